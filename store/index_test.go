@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"reflect"
 	"slices"
+	"sync"
 	"testing"
 
 	"github.com/ipfs/go-cid"
@@ -473,5 +474,78 @@ func TestOpenMemoryBehavesLikeDisk(t *testing.T) {
 	}
 	if got := collectSince(t, f, "me", 1); !slices.Equal(got, []string{"a@1"}) {
 		t.Fatalf("Since = %v", got)
+	}
+}
+
+// TestConcurrentBatches commits from several goroutines at once while others
+// read: every local version gets its own sequence number, and afterwards
+// Since returns exactly the versions committed.
+func TestConcurrentBatches(t *testing.T) {
+	db, _ := openTestDB(t)
+	f := db.Folder("f")
+	const writers, batches, perBatch = 4, 10, 20
+	var wg sync.WaitGroup
+	errs := make(chan error, writers+1)
+	stop, done := make(chan struct{}), make(chan struct{})
+	go func() { // a reader walking until the writers are done
+		defer close(done)
+		for {
+			select {
+			case <-stop:
+				return
+			default:
+			}
+			if err := f.Walk("", func(FileInfo) error { return nil }); err != nil {
+				errs <- err
+				return
+			}
+			if err := f.Since("me", 0, func(FileInfo) error { return nil }); err != nil {
+				errs <- err
+				return
+			}
+		}
+	}()
+	for w := range writers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range batches {
+				b := f.Batch()
+				for j := range perBatch {
+					b.PutLocal(FileInfo{Path: fmt.Sprintf("w%d/b%d/f%d", w, i, j), Kind: KindFile}, "me")
+				}
+				if err := b.Commit(); err != nil {
+					errs <- err
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	close(stop)
+	<-done
+	select {
+	case err := <-errs:
+		t.Fatal(err)
+	default:
+	}
+	seen := map[uint64]bool{}
+	err := f.Since("me", 0, func(fi FileInfo) error {
+		if seen[fi.Seq] {
+			t.Fatalf("sequence %d twice", fi.Seq)
+		}
+		seen[fi.Seq] = true
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(seen) != writers*batches*perBatch {
+		t.Fatalf("Since returned %d versions, want %d", len(seen), writers*batches*perBatch)
+	}
+	for s := uint64(1); s <= writers*batches*perBatch; s++ {
+		if !seen[s] {
+			t.Fatalf("sequence %d missing", s)
+		}
 	}
 }
