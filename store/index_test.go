@@ -481,7 +481,6 @@ func TestReopenKeepsEverythingAndClosedFails(t *testing.T) {
 	}
 }
 
-
 // TestConcurrentBatches commits from several goroutines at once while others
 // read: every local version gets its own sequence number, and afterwards
 // Since returns exactly the versions committed.
