@@ -38,6 +38,7 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"strings"
 	"sync"
 	"sync/atomic"
 
@@ -161,12 +162,14 @@ func (f *FolderIndex) getFile(r reader, path string) (FileInfo, bool, error) {
 }
 
 // Walk calls fn with every current entry (tombstones included) whose path is
-// prefix or below it ("" = all), in bytewise path order, from one consistent
-// snapshot. An error from fn stops the walk and is returned as is.
+// prefix or below it ("" = all; a trailing slash is ignored), in bytewise
+// path order, from one consistent snapshot. An error from fn stops the walk
+// and is returned as is.
 func (f *FolderIndex) Walk(prefix string, fn func(FileInfo) error) error {
 	if f.err != nil {
 		return f.err
 	}
+	prefix = strings.TrimRight(prefix, "/")
 	it := f.db.ldb.NewIterator(nil, nil)
 	defer it.Release()
 	emit := func() error {
