@@ -23,7 +23,8 @@ package store
 //     author D made from sequence N on" is one range scan (Since). The
 //     big-endian sequence makes key order sequence order.
 //   - chunk: one entry per (chunk, path) pair of every current file version,
-//     with the chunk's offset and length in that file. Several paths may hold
+//     with the chunk's offset and length in that file (a chunk repeated
+//     within one file is recorded at its last place). Several paths may hold
 //     the same chunk; replacing or deleting one path's version removes only
 //     that path's entries.
 //   - meta: the highest sequence ever stored for an author in the folder. It
