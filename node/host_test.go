@@ -7,9 +7,10 @@ import (
 	"net"
 	"os"
 	"path/filepath"
-	"sync"
 	"testing"
 	"time"
+
+	"github.com/meshfold/meshfold/store"
 
 	"github.com/libp2p/go-libp2p/core/host"
 	"github.com/libp2p/go-libp2p/core/network"
@@ -158,33 +159,6 @@ func TestResourceManagerHasExplicitLimits(t *testing.T) {
 	}
 }
 
-// memAddrBook is an in-memory AddrBook for unit tests of discovery.
-type memAddrBook struct {
-	mu sync.Mutex
-	m  map[string][][]byte
-}
-
-func (m *memAddrBook) PutPeerAddrs(id string, addrs [][]byte) error {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	if m.m == nil {
-		m.m = map[string][][]byte{}
-	}
-	m.m[id] = addrs
-	return nil
-}
-
-func (m *memAddrBook) ForEachPeer(fn func(string, [][]byte) error) error {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	for id, a := range m.m {
-		if err := fn(id, a); err != nil {
-			return err
-		}
-	}
-	return nil
-}
-
 // waitFor polls cond until it holds or the deadline passes.
 func waitFor(t testing.TB, what string, d time.Duration, cond func() bool) {
 	t.Helper()
@@ -202,7 +176,12 @@ func connected(a, b host.Host) bool {
 }
 
 func TestCachedAddressesReconnectAfterRestart(t *testing.T) {
-	book := &memAddrBook{}
+	db, err := store.Open(filepath.Join(t.TempDir(), "index"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	var book AddrBook = db // the real goleveldb address book
 	keyHome := t.TempDir()
 	key, _, _ := LoadOrCreateIdentity(keyHome)
 	b := testHost(t)
