@@ -81,4 +81,141 @@ func BenchmarkChunkVsBLAKE3(b *testing.B) {
 	b.ReportMetric(ch/bl, "x-blake3")
 }
 
-var _ = fmt.Sprint
+// paramCase is one chunker configuration BenchmarkChunkParams compares.
+type paramCase struct {
+	min, avg, max, level int
+}
+
+// editCounts are the numbers of scattered edits applied to the 64 MiB buffer.
+var editCounts = []int{1, 10, 100}
+
+// editSeeds is how many edited copies are averaged per edit count.
+const editSeeds = 3
+
+// maxEditLen is the largest insertion or deletion one edit makes.
+const maxEditLen = 16
+
+// chunkRefBytes is the approximate metadata cost of one chunk in a file
+// version: a ChunkRef (36-byte CID + 4-byte size).
+const chunkRefBytes = 40
+
+// BenchmarkChunkParams measures, per configuration, the dedup ratio after
+// scattered edits and the metadata cost; the timed part is the gear cut
+// pass alone. It is how the sizes in chunker.go were chosen:
+//
+//	go test -run='^$' -bench=ChunkParams -benchtime=3x ./store
+func BenchmarkChunkParams(b *testing.B) {
+	cases := []paramCase{
+		{16 << 10, 64 << 10, 256 << 10, 2},
+		{32 << 10, 128 << 10, 512 << 10, 2},
+		{64 << 10, 256 << 10, 1 << 20, 1},
+		{64 << 10, 256 << 10, 1 << 20, 2},
+		{64 << 10, 256 << 10, 1 << 20, 3},
+		{32 << 10, 256 << 10, 1 << 20, 2},
+		{128 << 10, 256 << 10, 1 << 20, 1},
+		{128 << 10, 256 << 10, 1 << 20, 2},
+		{128 << 10, 256 << 10, 1 << 20, 3},
+		{192 << 10, 256 << 10, 1 << 20, 2},
+		{64 << 10, 256 << 10, 2 << 20, 2},
+		{128 << 10, 512 << 10, 2 << 20, 2},
+		{256 << 10, 1 << 20, 4 << 20, 2},
+	}
+	orig := randomBytes(b, 1, benchSize)
+	for _, pc := range cases {
+		name := fmt.Sprintf("min=%dK/avg=%dK/max=%dK/nc=%d", pc.min>>10, pc.avg>>10, pc.max>>10, pc.level)
+		var metrics map[string]float64 // computed once, not per b.N round
+		b.Run(name, func(b *testing.B) {
+			p := newCDCParams(pc.min, pc.avg, pc.max, pc.level)
+			if metrics == nil {
+				metrics = dedupMetrics(&p, orig)
+			}
+			b.SetBytes(int64(len(orig)))
+			for b.Loop() {
+				cutLengths(&p, orig)
+			}
+			for unit, v := range metrics {
+				b.ReportMetric(v, unit)
+			}
+		})
+	}
+}
+
+// dedupMetrics cuts orig and edited copies of it under p and returns the
+// figures BenchmarkChunkParams reports.
+func dedupMetrics(p *cdcParams, orig []byte) map[string]float64 {
+	m := make(map[string]float64)
+	lens := cutLengths(p, orig)
+	atMax := 0
+	for _, n := range lens[:len(lens)-1] {
+		if n == p.max {
+			atMax++
+		}
+	}
+	mean := float64(len(orig)) / float64(len(lens))
+	known := chunkSet(orig, lens)
+	for _, edits := range editCounts {
+		var shared float64
+		for seed := range uint64(editSeeds) {
+			edited := applyEdits(orig, edits, seed)
+			shared += sharedBytes(known, edited, cutLengths(p, edited))
+		}
+		m[fmt.Sprintf("shared%%-%dedits", edits)] = 100 * shared / editSeeds
+	}
+	m["B/chunk"] = mean
+	m["meta-B/GiB"] = chunkRefBytes * float64(1<<30) / mean
+	m["at-max-%"] = 100 * float64(atMax) / float64(len(lens))
+	return m
+}
+
+// cutLengths returns the chunk lengths of buf under p.
+func cutLengths(p *cdcParams, buf []byte) []int {
+	var lens []int
+	for rest := buf; len(rest) > 0; {
+		n := p.nextCut(rest)
+		lens = append(lens, n)
+		rest = rest[n:]
+	}
+	return lens
+}
+
+func chunkSet(buf []byte, lens []int) map[[32]byte]bool {
+	m := make(map[[32]byte]bool, len(lens))
+	for _, n := range lens {
+		m[blake3.Sum256(buf[:n])] = true
+		buf = buf[n:]
+	}
+	return m
+}
+
+// sharedBytes is the fraction of buf's bytes in chunks found in known.
+func sharedBytes(known map[[32]byte]bool, buf []byte, lens []int) float64 {
+	total, shared := len(buf), 0
+	for _, n := range lens {
+		if known[blake3.Sum256(buf[:n])] {
+			shared += n
+		}
+		buf = buf[n:]
+	}
+	return float64(shared) / float64(total)
+}
+
+// applyEdits returns a copy of orig with edits insertions or deletions of
+// 1..maxEditLen bytes at uniformly random offsets (seeded).
+func applyEdits(orig []byte, edits int, seed uint64) []byte {
+	rng := rand.New(rand.NewPCG(seed, 0xed17))
+	out := append([]byte(nil), orig...)
+	for range edits {
+		off := rng.IntN(len(out))
+		n := 1 + rng.IntN(maxEditLen)
+		if rng.IntN(2) == 0 {
+			ins := make([]byte, n)
+			for i := range ins {
+				ins[i] = byte(rng.Uint32())
+			}
+			out = append(out[:off], append(ins, out[off:]...)...)
+		} else {
+			out = append(out[:off], out[min(off+n, len(out)):]...)
+		}
+	}
+	return out
+}
