@@ -6,6 +6,8 @@ import (
 	"math/rand/v2"
 	"testing"
 
+	"github.com/ipfs/go-cid"
+	mh "github.com/multiformats/go-multihash"
 	"github.com/zeebo/blake3"
 )
 
@@ -218,4 +220,31 @@ func applyEdits(orig []byte, edits int, seed uint64) []byte {
 		}
 	}
 	return out
+}
+
+// BenchmarkChunkCID compares ChunkCID (zeebo Sum256, CID bytes built in
+// place) with the generic path through go-multihash and go-cid, for a small
+// and a typical chunk.
+func BenchmarkChunkCID(b *testing.B) {
+	for _, size := range []int{4 << 10, AvgChunkSize} {
+		data := randomBytes(b, 2, size)
+		b.Run(fmt.Sprintf("direct/%dK", size>>10), func(b *testing.B) {
+			b.SetBytes(int64(size))
+			b.ReportAllocs()
+			for b.Loop() {
+				ChunkCID(data)
+			}
+		})
+		b.Run(fmt.Sprintf("mh.Sum/%dK", size>>10), func(b *testing.B) {
+			b.SetBytes(int64(size))
+			b.ReportAllocs()
+			for b.Loop() {
+				h, err := mh.Sum(data, mh.BLAKE3, -1)
+				if err != nil {
+					b.Fatal(err)
+				}
+				cid.NewCidV1(cid.Raw, h)
+			}
+		})
+	}
 }

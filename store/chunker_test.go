@@ -265,15 +265,17 @@ func TestChunkMeanSize(t *testing.T) {
 	}
 }
 
-// splitReader returns reads of random sizes in [1, maxRead] (seeded).
+// splitReader returns reads of random sizes in [max(1, minRead), maxRead]
+// (seeded).
 type splitReader struct {
-	r       io.Reader
-	rng     *rand.Rand
-	maxRead int
+	r                io.Reader
+	rng              *rand.Rand
+	minRead, maxRead int
 }
 
 func (s *splitReader) Read(p []byte) (int, error) {
-	n := 1 + s.rng.IntN(s.maxRead)
+	lo := max(1, s.minRead)
+	n := lo + s.rng.IntN(max(1, s.maxRead-lo+1))
 	if n < len(p) {
 		p = p[:n]
 	}
@@ -485,9 +487,11 @@ func FuzzChunker(f *testing.F) {
 	f.Add(uint64(1), uint32(0), uint16(1), []byte{})
 	f.Add(uint64(2), uint32(MinChunkSize), uint16(7), []byte("x"))
 	f.Add(uint64(3), uint32(MaxChunkSize+1), uint16(4096), []byte{0, 0, 0})
-	f.Add(uint64(4), uint32(3*MaxChunkSize), uint16(65535), bytes.Repeat([]byte{0}, 1000))
+	f.Add(uint64(4), uint32(2*MaxChunkSize+MinChunkSize), uint16(65535), bytes.Repeat([]byte{0}, 1000))
 	f.Fuzz(func(t *testing.T, seed uint64, size uint32, maxRead uint16, prefix []byte) {
-		const maxFuzzSize = 3*MaxChunkSize + 1
+		// Large enough for forced cuts and a buffer refill, small enough
+		// for many executions per second.
+		const maxFuzzSize = 2*MaxChunkSize + MinChunkSize + 1
 		// The stream: prefix, then pseudo-random bytes; with a zero run
 		// when seed is even so that forced cuts at MaxChunkSize happen.
 		n := int(size % maxFuzzSize)
@@ -498,7 +502,9 @@ func FuzzChunker(f *testing.F) {
 		}
 		data = append(data, genBytes(t, seed, n)...)
 		want := referenceCuts(data)
-		r := &splitReader{r: bytes.NewReader(data), rng: rand.New(rand.NewPCG(seed, 1)), maxRead: 1 + int(maxRead)}
+		// Reads of 1..64 bytes are left to TestChunkReaderIndependence
+		// (OneByteReader): here they would make one execution take seconds.
+		r := &splitReader{r: bytes.NewReader(data), rng: rand.New(rand.NewPCG(seed, 1)), minRead: 64, maxRead: 64 + 16*int(maxRead)}
 		chunks := collect(t, NewChunker(), r, data)
 		checkBounds(t, chunks)
 		if !equalInts(lengths(chunks), want) {
