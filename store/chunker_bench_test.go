@@ -92,18 +92,27 @@ type paramCase struct {
 var editCounts = []int{1, 10, 100}
 
 // editSeeds is how many edited copies are averaged per edit count.
-const editSeeds = 3
+const editSeeds = 6
 
-// maxEditLen is the largest insertion or deletion one edit makes.
+// maxEditLen is the largest insertion or deletion one small edit makes.
 const maxEditLen = 16
+
+// bigEdits and maxBigEditLen: a second scenario with few large edits
+// (1 byte to 256 KiB), where a large MinChunkSize can skip a cut point that
+// survived the edit and so take longer to resynchronise.
+const (
+	bigEdits      = 10
+	maxBigEditLen = 256 << 10
+)
 
 // chunkRefBytes is the approximate metadata cost of one chunk in a file
 // version: a ChunkRef (36-byte CID + 4-byte size).
 const chunkRefBytes = 40
 
 // BenchmarkChunkParams measures, per configuration, the dedup ratio after
-// scattered edits and the metadata cost; the timed part is the gear cut
-// pass alone. It is how the sizes in chunker.go were chosen:
+// scattered edits, the metadata cost and the share of bytes the gear hash
+// has to roll over (the rest is skipped below MinChunkSize); the timed part
+// is the gear cut pass alone. It is how the sizes in chunker.go were chosen:
 //
 //	go test -run='^$' -bench=ChunkParams -benchtime=3x ./store
 func BenchmarkChunkParams(b *testing.B) {
@@ -147,25 +156,33 @@ func BenchmarkChunkParams(b *testing.B) {
 func dedupMetrics(p *cdcParams, orig []byte) map[string]float64 {
 	m := make(map[string]float64)
 	lens := cutLengths(p, orig)
-	atMax := 0
-	for _, n := range lens[:len(lens)-1] {
-		if n == p.max {
+	atMax, scanned := 0, 0
+	for i, n := range lens {
+		if n == p.max && i < len(lens)-1 {
 			atMax++
 		}
+		scanned += max(0, n-p.min) // bytes the gear hash rolls over
 	}
 	mean := float64(len(orig)) / float64(len(lens))
 	known := chunkSet(orig, lens)
 	for _, edits := range editCounts {
 		var shared float64
 		for seed := range uint64(editSeeds) {
-			edited := applyEdits(orig, edits, seed)
+			edited := applyEdits(orig, edits, maxEditLen, seed)
 			shared += sharedBytes(known, edited, cutLengths(p, edited))
 		}
 		m[fmt.Sprintf("shared%%-%dedits", edits)] = 100 * shared / editSeeds
 	}
+	var shared float64
+	for seed := range uint64(editSeeds) {
+		edited := applyEdits(orig, bigEdits, maxBigEditLen, seed)
+		shared += sharedBytes(known, edited, cutLengths(p, edited))
+	}
+	m[fmt.Sprintf("shared%%-%dbigedits", bigEdits)] = 100 * shared / editSeeds
 	m["B/chunk"] = mean
 	m["meta-B/GiB"] = chunkRefBytes * float64(1<<30) / mean
 	m["at-max-%"] = 100 * float64(atMax) / float64(len(lens))
+	m["gear-%"] = 100 * float64(scanned) / float64(len(orig))
 	return m
 }
 
@@ -202,13 +219,13 @@ func sharedBytes(known map[[32]byte]bool, buf []byte, lens []int) float64 {
 }
 
 // applyEdits returns a copy of orig with edits insertions or deletions of
-// 1..maxEditLen bytes at uniformly random offsets (seeded).
-func applyEdits(orig []byte, edits int, seed uint64) []byte {
+// 1..maxLen bytes at uniformly random offsets (seeded).
+func applyEdits(orig []byte, edits, maxLen int, seed uint64) []byte {
 	rng := rand.New(rand.NewPCG(seed, 0xed17))
 	out := append([]byte(nil), orig...)
 	for range edits {
 		off := rng.IntN(len(out))
-		n := 1 + rng.IntN(maxEditLen)
+		n := 1 + rng.IntN(maxLen)
 		if rng.IntN(2) == 0 {
 			ins := make([]byte, n)
 			for i := range ins {
