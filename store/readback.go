@@ -1,0 +1,122 @@
+package store
+
+// Reading chunks back from the files of a folder, with verification. The
+// folder on disk is the data: the chunk map only says where a chunk was when
+// its file was scanned. A file changed behind the index's back (between a
+// scan and a read) no longer holds the chunk, and serving its bytes would
+// serve data that does not match the CID asked for, so every read is
+// verified, and a failed one reports the path as stale so the file gets
+// rescanned.
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"path/filepath"
+
+	"github.com/ipfs/go-cid"
+)
+
+// ErrChunkChanged is wrapped by a *ChunkChangedError: the file no longer
+// holds the chunk where the index says it does.
+var ErrChunkChanged = errors.New("store: chunk changed on disk")
+
+// ErrChunkNotFound: no current file of the folder holds the chunk.
+var ErrChunkNotFound = errors.New("store: chunk not in index")
+
+// ChunkChangedError reports a file that no longer holds a chunk at its
+// recorded place: it is shorter, gone, or its bytes there hash to something
+// else. It wraps ErrChunkChanged and the cause (ErrChunkMismatch,
+// io.ErrUnexpectedEOF, fs.ErrNotExist...).
+type ChunkChangedError struct {
+	Path  string  // the file, relative to the folder root
+	CID   cid.Cid // the chunk asked for
+	Cause error
+}
+
+func (e *ChunkChangedError) Error() string {
+	return fmt.Sprintf("store: chunk %s of %q changed on disk: %v", e.CID, e.Path, e.Cause)
+}
+
+// Unwrap returns ErrChunkChanged and the cause.
+func (e *ChunkChangedError) Unwrap() []error { return []error{ErrChunkChanged, e.Cause} }
+
+// SetStaleHandler sets the function called with the path of every file that
+// ReadChunk found changed on disk (nil: none). It is called synchronously from
+// ReadChunk, so it must be quick and must not call back into ReadChunk; a
+// scanner typically queues a rescan of the path.
+func (f *FolderIndex) SetStaleHandler(h func(path string)) {
+	if h == nil {
+		f.stale.Store(nil)
+		return
+	}
+	f.stale.Store(&h)
+}
+
+func (f *FolderIndex) reportStale(path string) {
+	if h := f.stale.Load(); h != nil {
+		(*h)(path)
+	}
+}
+
+// ReadChunk reads chunk c from the file at its recorded place under root and
+// verifies it against c. When several files hold the chunk, it tries each in
+// turn and returns the first that verifies. Each file found changed (short,
+// gone, or holding other bytes) is reported to the stale handler; if none
+// verifies, the error is a *ChunkChangedError (wrapping ErrChunkChanged) for
+// the last one tried. A chunk the index does not know is ErrChunkNotFound.
+// Files are opened with os.OpenInRoot, so a symlink planted under root cannot
+// redirect a read outside it.
+func (f *FolderIndex) ReadChunk(root string, c cid.Cid) ([]byte, error) {
+	locs, err := f.ChunkLocations(c)
+	if err != nil {
+		return nil, err
+	}
+	if len(locs) == 0 {
+		return nil, fmt.Errorf("%w: %s in folder %q", ErrChunkNotFound, c, f.id)
+	}
+	var lastErr error
+	for _, loc := range locs {
+		data, err := readChunkAt(root, loc, c)
+		if err == nil {
+			return data, nil
+		}
+		var changed *ChunkChangedError
+		if errors.As(err, &changed) {
+			f.reportStale(loc.Path)
+		}
+		lastErr = err
+	}
+	return nil, lastErr
+}
+
+// readChunkAt reads and verifies one recorded place of chunk c.
+func readChunkAt(root string, loc ChunkLocation, c cid.Cid) ([]byte, error) {
+	changed := func(cause error) error { return &ChunkChangedError{Path: loc.Path, CID: c, Cause: cause} }
+	name := filepath.FromSlash(loc.Path)
+	if !filepath.IsLocal(name) {
+		return nil, corruptf("chunk map path %q is not local to the folder", loc.Path)
+	}
+	file, err := os.OpenInRoot(root, name)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, changed(err)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("store: read chunk %s: %w", c, err)
+	}
+	defer file.Close()
+	data := make([]byte, loc.Length)
+	n, err := file.ReadAt(data, loc.Offset)
+	if n < len(data) {
+		if err == nil || errors.Is(err, io.EOF) {
+			return nil, changed(io.ErrUnexpectedEOF)
+		}
+		return nil, fmt.Errorf("store: read chunk %s from %q: %w", c, loc.Path, err)
+	}
+	if err := VerifyChunk(c, data); err != nil {
+		return nil, changed(err)
+	}
+	return data, nil
+}
