@@ -65,6 +65,10 @@ type ScanConfig struct {
 	// DefaultBatchEntries. Entries of one scan may land in several commits;
 	// tombstones are only written once the whole walk succeeded.
 	BatchEntries int
+	// Rehash reads every file even when its size, mtime, inode and mode match
+	// the index: for paths reported stale (their content no longer matches
+	// the index although their metadata does).
+	Rehash bool
 
 	// afterHash, when set (tests only), runs after a file was hashed and
 	// before it is stat'ed again to check it did not change meanwhile.
@@ -305,6 +309,10 @@ func (s *scanner) record(r scanned) error {
 			if r.keepData {
 				fi.Chunks = old.Chunks
 			}
+			if sameEntry(old, fi) {
+				s.res.Unchanged++ // re-hashed (Rehash) and found as indexed
+				return nil
+			}
 		}
 	}
 	if r.prev == nil || r.prev.deleted {
@@ -313,6 +321,13 @@ func (s *scanner) record(r scanned) error {
 		s.res.Changed++
 	}
 	return s.put(fi)
+}
+
+// sameEntry reports whether the scanned fi records exactly what old does.
+func sameEntry(old, fi FileInfo) bool {
+	return !old.Deleted && old.Kind == fi.Kind && old.Size == fi.Size && old.Mode == fi.Mode &&
+		old.ModTime == fi.ModTime && old.Inode == fi.Inode && old.SymlinkTarget == fi.SymlinkTarget &&
+		slices.EqualFunc(old.Chunks, fi.Chunks, func(a, b ChunkRef) bool { return a.Size == b.Size && a.CID.Equals(b.CID) })
 }
 
 func (s *scanner) put(fi FileInfo) error {
@@ -562,7 +577,7 @@ func (s *scanner) visit(ctx context.Context, rel string, info fs.FileInfo, recur
 	case mode.IsRegular():
 		s.walkRes.Files++
 		fi.Kind, fi.Size = KindFile, info.Size()
-		if live && prev.kind == KindFile && prev.size == fi.Size && prev.modTime == fi.ModTime && prev.inode == fi.Inode {
+		if !s.cfg.Rehash && live && prev.kind == KindFile && prev.size == fi.Size && prev.modTime == fi.ModTime && prev.inode == fi.Inode {
 			if prev.mode == fi.Mode {
 				s.walkRes.Unchanged++
 				return nil
