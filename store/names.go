@@ -175,7 +175,7 @@ func foldKey(name string) string {
 // CaseCollision is a set of sibling paths that differ only in case or Unicode
 // normalisation: they are distinct on Linux but one file on Windows and macOS.
 type CaseCollision struct {
-	Paths []string
+	Paths []string `json:"paths"`
 }
 
 // caseCollisions groups names (the entries of one directory, parent "" for the
