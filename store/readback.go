@@ -67,8 +67,9 @@ func (f *FolderIndex) reportStale(path string) {
 // gone, or holding other bytes) is reported to the stale handler; if none
 // verifies, the error is a *ChunkChangedError (wrapping ErrChunkChanged) for
 // the last one tried. A chunk the index does not know is ErrChunkNotFound.
-// Files are opened with os.OpenInRoot, so a symlink planted under root cannot
-// redirect a read outside it.
+// Files are opened through os.Root, so a symlink planted under root cannot
+// redirect a read outside it (that file is reported changed). A missing root
+// is a plain error and reports nothing stale.
 func (f *FolderIndex) ReadChunk(root string, c cid.Cid) ([]byte, error) {
 	locs, err := f.ChunkLocations(c)
 	if err != nil {
@@ -77,9 +78,17 @@ func (f *FolderIndex) ReadChunk(root string, c cid.Cid) ([]byte, error) {
 	if len(locs) == 0 {
 		return nil, fmt.Errorf("%w: %s in folder %q", ErrChunkNotFound, c, f.id)
 	}
+	// The root itself must be there: a missing or unreadable folder (an
+	// unmounted disk) says nothing about its files, and reporting them stale
+	// would make a rescan record them deleted.
+	r, err := os.OpenRoot(root)
+	if err != nil {
+		return nil, fmt.Errorf("store: read chunk %s: %w", c, err)
+	}
+	defer r.Close()
 	var lastErr error
 	for _, loc := range locs {
-		data, err := readChunkAt(root, loc, c)
+		data, err := readChunkAt(r, loc, c)
 		if err == nil {
 			return data, nil
 		}
@@ -93,18 +102,20 @@ func (f *FolderIndex) ReadChunk(root string, c cid.Cid) ([]byte, error) {
 }
 
 // readChunkAt reads and verifies one recorded place of chunk c.
-func readChunkAt(root string, loc ChunkLocation, c cid.Cid) ([]byte, error) {
+func readChunkAt(root *os.Root, loc ChunkLocation, c cid.Cid) ([]byte, error) {
 	changed := func(cause error) error { return &ChunkChangedError{Path: loc.Path, CID: c, Cause: cause} }
 	name := filepath.FromSlash(loc.Path)
 	if !filepath.IsLocal(name) {
 		return nil, corruptf("chunk map path %q is not local to the folder", loc.Path)
 	}
-	file, err := os.OpenInRoot(root, name)
-	if errors.Is(err, fs.ErrNotExist) {
-		return nil, changed(err)
+	file, err := root.Open(name)
+	if errors.Is(err, fs.ErrPermission) {
+		return nil, fmt.Errorf("store: read chunk %s: %w", c, err)
 	}
 	if err != nil {
-		return nil, fmt.Errorf("store: read chunk %s: %w", c, err)
+		// Gone, a directory on the way replaced by a file, or a symlink
+		// that would lead out of the root: the file is not what was scanned.
+		return nil, changed(err)
 	}
 	defer file.Close()
 	data := make([]byte, loc.Length)
