@@ -12,6 +12,7 @@ import (
 	"runtime"
 	"slices"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"syscall"
 	"time"
@@ -32,6 +33,9 @@ const (
 	MaxResultPaths = 10_000
 	// hashQueueDepth is how many files may wait for a hashing worker.
 	hashQueueDepth = 256
+	// statFanOutMin is the directory size from which its entries are
+	// stat'ed by several goroutines.
+	statFanOutMin = 64
 )
 
 // Errors of a scan. Per-file ones arrive in ScanResult.Errors as PathErrors.
@@ -401,7 +405,7 @@ func (s *scanner) walk(ctx context.Context, touched []string) error {
 			}
 			continue
 		}
-		info, err := os.Lstat(s.abs(p))
+		info, err := lstatPath(s.abs(p))
 		if errors.Is(err, fs.ErrNotExist) || errors.Is(err, syscall.ENOTDIR) {
 			continue // gone: tombstoned with everything below
 		}
@@ -410,7 +414,7 @@ func (s *scanner) walk(ctx context.Context, touched []string) error {
 			s.errPrefix = append(s.errPrefix, p)
 			continue
 		}
-		if s.ig.Ignored(p, info.IsDir()) {
+		if s.ig.Ignored(p, info.isDir()) {
 			s.walkRes.Ignored++
 			continue
 		}
@@ -445,8 +449,8 @@ func (s *scanner) ensureAncestors(ctx context.Context, p string, done map[string
 		if ok && !fi.Deleted && fi.Kind == KindDir {
 			continue
 		}
-		info, err := os.Lstat(s.abs(dir))
-		if err != nil || !info.IsDir() {
+		info, err := lstatPath(s.abs(dir))
+		if err != nil || !info.isDir() {
 			continue // raced with a removal; a later scan sorts it out
 		}
 		if ok {
@@ -496,7 +500,14 @@ func (s *scanner) walkDir(ctx context.Context, rel string) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
-	entries, err := os.ReadDir(s.abs(rel))
+	dir, err := os.Open(s.abs(rel))
+	var entries []fs.DirEntry
+	if err == nil {
+		entries, err = dir.ReadDir(-1)
+		if err != nil {
+			dir.Close()
+		}
+	}
 	if err != nil {
 		if rel == "" {
 			return fmt.Errorf("reading folder root: %w", err)
@@ -505,8 +516,11 @@ func (s *scanner) walkDir(ctx context.Context, rel string) error {
 		s.errPrefix = append(s.errPrefix, rel)
 		return nil
 	}
+	slices.SortFunc(entries, func(a, b fs.DirEntry) int { return strings.Compare(a.Name(), b.Name()) })
 	s.ig.sawDir(rel, slices.ContainsFunc(entries, func(e fs.DirEntry) bool { return e.Name() == IgnoreFileName }))
 	names := make([]string, 0, len(entries))
+	children := make([]string, 0, len(entries))
+	kept := entries[:0]
 	for _, e := range entries {
 		name := e.Name()
 		child := joinRel(rel, name)
@@ -514,13 +528,19 @@ func (s *scanner) walkDir(ctx context.Context, rel string) error {
 			s.walkRes.Ignored++
 			continue
 		}
-		if err := ValidatePath(child); err != nil {
+		if err := validateChild(child, name); err != nil {
 			s.walkRes.Errors = append(s.walkRes.Errors, PathError{Path: child, Err: err})
 			s.errPrefix = append(s.errPrefix, child)
 			continue
 		}
 		names = append(names, name)
-		info, err := e.Info()
+		children = append(children, child)
+		kept = append(kept, e)
+	}
+	infos, errs := s.statEntries(dir, kept)
+	dir.Close() // before recursing: one open directory at a time
+	for i, child := range children {
+		info, err := infos[i], errs[i]
 		if errors.Is(err, fs.ErrNotExist) {
 			continue
 		}
@@ -537,18 +557,58 @@ func (s *scanner) walkDir(ctx context.Context, rel string) error {
 	return nil
 }
 
+// validateChild is ValidatePath for the entry name of a directory whose own
+// path was already validated.
+func validateChild(child, name string) error {
+	if len(child) == len(name) {
+		return ValidatePath(child) // at the root: drive letters and the like
+	}
+	if len(child) > MaxPathLength {
+		return fmt.Errorf(errInvalidPathTemplate, child, ErrPathTooLong)
+	}
+	if err := validateComponent(name); err != nil {
+		return fmt.Errorf(errInvalidPathTemplate, child, err)
+	}
+	return nil
+}
+
+// statEntries lstats the entries of one directory, spread over the workers
+// when there are many: on a warm rescan the walk is nothing but these calls.
+func (s *scanner) statEntries(dir *os.File, entries []fs.DirEntry) ([]entryStat, []error) {
+	infos := make([]entryStat, len(entries))
+	errs := make([]error, len(entries))
+	fd := int(dir.Fd())
+	stat := func(lo, hi int) {
+		for i := lo; i < hi; i++ {
+			infos[i], errs[i] = statAt(fd, dir.Name(), entries[i].Name())
+		}
+	}
+	n := s.cfg.Workers
+	if n <= 1 || len(entries) < statFanOutMin {
+		stat(0, len(entries))
+		return infos, errs
+	}
+	var wg sync.WaitGroup
+	per := (len(entries) + n - 1) / n
+	for lo := per; lo < len(entries); lo += per {
+		wg.Go(func() { stat(lo, min(lo+per, len(entries))) })
+	}
+	stat(0, per)
+	wg.Wait()
+	return infos, errs
+}
+
 // visit decides what to do with one entry present on disk, and recurses into
 // directories if recurse is set.
-func (s *scanner) visit(ctx context.Context, rel string, info fs.FileInfo, recurse bool) error {
+func (s *scanner) visit(ctx context.Context, rel string, st entryStat, recurse bool) error {
 	s.seen[rel] = true
 	var prev *known
 	if k, ok := s.known[rel]; ok {
 		prev = &k
 	}
-	st := statOf(info)
-	fi := FileInfo{Path: rel, Mode: uint32(info.Mode().Perm()), ModTime: st.modTime, Inode: st.inode, Dev: st.dev}
+	fi := FileInfo{Path: rel, Mode: uint32(st.mode.Perm()), ModTime: st.modTime, Inode: st.inode, Dev: st.dev}
 	live := prev != nil && !prev.deleted
-	switch mode := info.Mode(); {
+	switch mode := st.mode; {
 	case mode.IsDir():
 		s.walkRes.Dirs++
 		fi.Kind = KindDir
@@ -576,7 +636,7 @@ func (s *scanner) visit(ctx context.Context, rel string, info fs.FileInfo, recur
 		return s.send(ctx, scanned{fi: fi, prev: prev})
 	case mode.IsRegular():
 		s.walkRes.Files++
-		fi.Kind, fi.Size = KindFile, info.Size()
+		fi.Kind, fi.Size = KindFile, st.size
 		if !s.cfg.Rehash && live && prev.kind == KindFile && prev.size == fi.Size && prev.modTime == fi.ModTime && prev.inode == fi.Inode {
 			if prev.mode == fi.Mode {
 				s.walkRes.Unchanged++
@@ -661,8 +721,8 @@ func (s *scanner) hashOnce(abs, rel string, attempt int) (fi FileInfo, stable bo
 	if err != nil {
 		return FileInfo{}, false, err
 	}
-	b, a := statOf(before), statOf(after)
-	if b != a || before.Size() != after.Size() || before.Mode() != after.Mode() || n != before.Size() {
+	b, a := statFromInfo(before), statFromInfo(after)
+	if b != a || n != b.size {
 		return FileInfo{}, false, nil
 	}
 	return FileInfo{Path: rel, Kind: KindFile, Size: n, Mode: uint32(before.Mode().Perm()),

@@ -66,3 +66,18 @@ func BenchmarkWarmRescan(b *testing.B) {
 	}
 	_ = os.Getpid
 }
+
+// BenchmarkWarmRescanSmallFiles rescans 10,000 unchanged 4 KiB files.
+func BenchmarkWarmRescanSmallFiles(b *testing.B) {
+	root, _ := benchFolder(b, 0, 0, 10_000, 4<<10)
+	idx := openBenchIndex(b)
+	if _, err := Scan(context.Background(), ScanConfig{Root: root, Device: testDevice}, idx); err != nil {
+		b.Fatal(err)
+	}
+	for b.Loop() {
+		res, err := Scan(context.Background(), ScanConfig{Root: root, Device: testDevice}, idx)
+		if err != nil || res.Unchanged != 10_100 || res.BytesHashed != 0 {
+			b.Fatalf("rescan: %+v %v", res.Unchanged, err)
+		}
+	}
+}
