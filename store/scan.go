@@ -213,8 +213,7 @@ type scanner struct {
 	ig  *Ignorer
 
 	// Owned by the walker goroutine until it returns.
-	known      map[string]known // index entries under the touched paths
-	seen       map[string]bool
+	known      map[string]known // index entries under the touched paths, not seen on disk (yet)
 	errPrefix  []string // directories that could not be read: nothing below is tombstoned
 	collisions []CaseCollision
 	walkRes    ScanResult // counts the walker keeps
@@ -225,10 +224,17 @@ type scanner struct {
 	bytesHashed atomic.Int64
 	res         ScanResult // owned by the collector (the calling goroutine)
 	batch       *Batch     // owned by the collector
+	vanished    []vanishedEntry
+}
+
+// vanishedEntry is an indexed file that went away between the walk and its
+// hashing.
+type vanishedEntry struct {
+	path string
+	k    known
 }
 
 func (s *scanner) run(ctx context.Context, touched []string) error {
-	s.seen = make(map[string]bool)
 	g, gctx := errgroup.WithContext(ctx)
 	g.Go(func() error {
 		defer close(s.jobs)
@@ -288,7 +294,10 @@ func (s *scanner) collect(ctx context.Context) error {
 			continue
 		}
 		if r.vanished {
-			continue // not seen: tombstoned below if the index has it
+			if r.prev != nil {
+				s.vanished = append(s.vanished, vanishedEntry{r.fi.Path, *r.prev})
+			}
+			continue // tombstoned below
 		}
 		if r.fi.Kind == KindFile {
 			s.res.FilesHashed++
@@ -355,8 +364,11 @@ func (s *scanner) put(fi FileInfo) error {
 // read, then commits.
 func (s *scanner) tombstones() error {
 	var gone []string
+	for _, v := range s.vanished {
+		s.known[v.path] = v.k
+	}
 	for p, k := range s.known {
-		if k.deleted || s.seen[p] || s.ig.Ignored(p, k.kind == KindDir) {
+		if k.deleted || s.ig.Ignored(p, k.kind == KindDir) {
 			continue
 		}
 		if slices.ContainsFunc(s.errPrefix, func(d string) bool { return isUnder(p, d) }) {
@@ -601,10 +613,10 @@ func (s *scanner) statEntries(dir *os.File, entries []fs.DirEntry) ([]entryStat,
 // visit decides what to do with one entry present on disk, and recurses into
 // directories if recurse is set.
 func (s *scanner) visit(ctx context.Context, rel string, st entryStat, recurse bool) error {
-	s.seen[rel] = true
 	var prev *known
 	if k, ok := s.known[rel]; ok {
 		prev = &k
+		delete(s.known, rel) // seen: what remains after the walk is gone
 	}
 	fi := FileInfo{Path: rel, Mode: uint32(st.mode.Perm()), ModTime: st.modTime, Inode: st.inode, Dev: st.dev}
 	live := prev != nil && !prev.deleted
@@ -675,7 +687,7 @@ func (s *scanner) hash(ctx context.Context, j hashJob) scanned {
 		fi, stable, err := s.hashOnce(abs, j.rel, attempt)
 		switch {
 		case errors.Is(err, fs.ErrNotExist):
-			return scanned{fi: FileInfo{Path: j.rel}, vanished: true}
+			return scanned{fi: FileInfo{Path: j.rel}, prev: j.prev, vanished: true}
 		case err != nil:
 			return scanned{fi: FileInfo{Path: j.rel}, err: err}
 		case stable:

@@ -559,3 +559,24 @@ func TestScanCanceled(t *testing.T) {
 		t.Fatalf("canceled scan = %v", err)
 	}
 }
+
+func TestScanFileVanishingDuringHashIsTombstoned(t *testing.T) {
+	root, idx := newTestFolder(t)
+	writeFile(t, root, "f", []byte("v1"))
+	writeFile(t, root, "new", []byte("n"))
+	scanOK(t, ScanConfig{Root: root, Device: testDevice}, idx)
+	writeFile(t, root, "f", []byte("v2, changed"))
+	writeFile(t, root, "g", []byte("never indexed"))
+	cfg := ScanConfig{Root: root, Device: testDevice, afterHash: func(rel string, _ int) {
+		os.Remove(filepath.Join(root, rel))
+	}}
+	res := scanOK(t, cfg, idx)
+	checkCounts(t, res, 0, 0, 1, 1)
+	state := indexState(t, idx)
+	if !state["f"].Deleted {
+		t.Fatalf("f vanished while hashed but is %+v", state["f"])
+	}
+	if _, ok := state["g"]; ok || len(res.Errors) != 0 {
+		t.Fatalf("g recorded or errors %v", res.Errors)
+	}
+}
