@@ -214,7 +214,7 @@ type scanner struct {
 
 	// Owned by the walker goroutine until it returns.
 	known      map[string]known // index entries under the touched paths, not seen on disk (yet)
-	errPrefix  []string // directories that could not be read: nothing below is tombstoned
+	errPrefix  []string         // directories that could not be read: nothing below is tombstoned
 	collisions []CaseCollision
 	walkRes    ScanResult // counts the walker keeps
 
