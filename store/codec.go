@@ -31,8 +31,12 @@ package store
 //	uvarint len(LogHeads)        (<= MaxLogHeads), then each CID as bytes
 //	bytes   Signature            (<= MaxSignatureLength)
 //
-// Hand-written binary was chosen over CBOR (fxamacker/cbor Core Deterministic):
-// see BenchmarkFileInfoCodec and the report in the index commit for figures.
+// Hand-written binary was chosen over CBOR (fxamacker/cbor Core Deterministic,
+// structs as arrays, the most compact layout): BenchmarkFileInfoCodec on a
+// FileInfo with 4,096 chunks measured (2 shared cores, one run) binary
+// 159,357 bytes, encode 0.12 ms, decode 0.29 ms; CBOR 171,044 bytes, encode
+// 0.95 ms, decode 1.39 ms. Decoding is dominated by parsing (and allocating)
+// one CID per chunk.
 
 import (
 	"encoding/binary"
@@ -179,13 +183,17 @@ func appendFileInfo(dst []byte, fi *FileInfo) []byte {
 	return dst
 }
 
+// chunkRefSizeHint is the usual encoded size of one chunk: a 36-byte CIDv1
+// with its length byte and a 3-byte size.
+const chunkRefSizeHint = 40
+
 // encodeFileInfo checks fi and returns its stored form.
 func encodeFileInfo(fi *FileInfo) ([]byte, error) {
 	if err := checkFileInfo(fi); err != nil {
 		return nil, err
 	}
 	size := 64 + len(fi.Path) + len(fi.SymlinkTarget) + len(fi.Signature) + len(fi.Author) +
-		len(fi.Chunks)*(MaxCIDLength/2) + len(fi.Version.Counters)*48 + len(fi.LogHeads)*40
+		len(fi.Chunks)*chunkRefSizeHint + len(fi.Version.Counters)*48 + len(fi.LogHeads)*40
 	return appendFileInfo(make([]byte, 0, size), fi), nil
 }
 

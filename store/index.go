@@ -23,7 +23,8 @@ package store
 //     author D made from sequence N on" is one range scan (Since). The
 //     big-endian sequence makes key order sequence order.
 //   - chunk: one entry per (chunk, path) pair of every current file version,
-//     with the chunk's offset and length in that file. Several paths may hold
+//     with the chunk's offset and length in that file (a chunk repeated
+//     within one file is recorded at its last place). Several paths may hold
 //     the same chunk; replacing or deleting one path's version removes only
 //     that path's entries.
 //   - meta: the highest sequence ever stored for an author in the folder. It
@@ -38,6 +39,7 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"strings"
 	"sync"
 	"sync/atomic"
 
@@ -161,12 +163,14 @@ func (f *FolderIndex) getFile(r reader, path string) (FileInfo, bool, error) {
 }
 
 // Walk calls fn with every current entry (tombstones included) whose path is
-// prefix or below it ("" = all), in bytewise path order, from one consistent
-// snapshot. An error from fn stops the walk and is returned as is.
+// prefix or below it ("" = all; a trailing slash is ignored), in bytewise
+// path order, from one consistent snapshot. An error from fn stops the walk
+// and is returned as is.
 func (f *FolderIndex) Walk(prefix string, fn func(FileInfo) error) error {
 	if f.err != nil {
 		return f.err
 	}
+	prefix = strings.TrimRight(prefix, "/")
 	it := f.db.ldb.NewIterator(nil, nil)
 	defer it.Release()
 	emit := func() error {

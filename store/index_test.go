@@ -298,6 +298,8 @@ func TestWalkPrefix(t *testing.T) {
 			{"a", []string{"a", "a/b", "a/b!", "a/b.txt", "a/b/c", "a/b/d/e", "a/bc"}},
 			{"z", []string{"z/a/b"}},
 			{"z/a/b", []string{"z/a/b"}},
+			{"a/b/", []string{"a/b", "a/b/c", "a/b/d/e"}},
+			{"/", all},
 			{"nothing", nil},
 		} {
 			if got := walk(c.prefix); !slices.Equal(got, c.want) {
