@@ -250,12 +250,8 @@ func (c *Chunker) HashChunks(r io.Reader, emit func(c Chunk, data []byte) error)
 	})
 }
 
-// Cuts reads r to its end and calls emit with the offset and content of each
-// chunk, without hashing. data is only valid during the call.
-func (c *Chunker) Cuts(r io.Reader, emit func(off int64, data []byte) error) error {
-	return c.cut(r, emit)
-}
-
+// cut reads r to its end and calls emit with the offset and content of each
+// chunk; data is only valid during the call.
 func (c *Chunker) cut(r io.Reader, emit func(off int64, data []byte) error) error {
 	buf := c.buf
 	start, end := 0, 0 // unconsumed data is buf[start:end]

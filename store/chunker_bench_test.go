@@ -70,17 +70,20 @@ func BenchmarkChunkAndHash(b *testing.B) {
 
 // BenchmarkChunkVsBLAKE3 reports HashChunks throughput as a fraction of
 // BLAKE3-alone throughput measured in the same run (metric x-blake3; the
-// target is >= 0.35 on one core, run with GOMAXPROCS=1).
+// target is >= 0.35 on one core, run with GOMAXPROCS=1). Each iteration
+// times one round of each, alternating; the best round of each over all
+// iterations is kept, which filters out other processes on a shared machine.
 func BenchmarkChunkVsBLAKE3(b *testing.B) {
 	buf := randomBytes(b, 1, benchSize)
 	b.SetBytes(int64(len(buf)))
-	var ch, bl float64
+	var bestChunk, bestHash float64
 	for b.Loop() {
-		ch, bl = MeasureChunkThroughput(buf, 3)
+		ch, bl := MeasureChunkThroughput(buf, 1)
+		bestChunk, bestHash = max(bestChunk, ch), max(bestHash, bl)
 	}
-	b.ReportMetric(ch, "chunk+hash-MB/s")
-	b.ReportMetric(bl, "blake3-MB/s")
-	b.ReportMetric(ch/bl, "x-blake3")
+	b.ReportMetric(bestChunk, "chunk+hash-MB/s")
+	b.ReportMetric(bestHash, "blake3-MB/s")
+	b.ReportMetric(bestChunk/bestHash, "x-blake3")
 }
 
 // paramCase is one chunker configuration BenchmarkChunkParams compares.
