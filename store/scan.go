@@ -216,7 +216,8 @@ type scanner struct {
 	known      map[string]known // index entries under the touched paths, not seen on disk (yet)
 	errPrefix  []string         // directories that could not be read: nothing below is tombstoned
 	collisions []CaseCollision
-	walkRes    ScanResult // counts the walker keeps
+	siblings   map[string]map[string][]string // ScanPaths: directory -> fold key -> names
+	walkRes    ScanResult                     // counts the walker keeps
 
 	jobs    chan hashJob
 	results chan scanned
@@ -299,7 +300,7 @@ func (s *scanner) collect(ctx context.Context) error {
 			}
 			continue // tombstoned below
 		}
-		if r.fi.Kind == KindFile {
+		if r.fi.Kind == KindFile && !r.keepData {
 			s.res.FilesHashed++
 		}
 		if err := s.record(r); err != nil {
@@ -475,27 +476,42 @@ func (s *scanner) ensureAncestors(ctx context.Context, p string, done map[string
 	return nil
 }
 
-// collideWithSiblings flags case collisions between p and its siblings.
+// collideWithSiblings flags case collisions between p and its siblings. Each
+// directory is listed once per scan, and each collision reported once, however
+// many of its paths were touched.
 func (s *scanner) collideWithSiblings(p string) error {
 	dir, name := path.Split(p)
 	dir = strings.TrimSuffix(dir, "/")
-	f, err := os.Open(s.abs(dir))
-	if err != nil {
-		return err
-	}
-	defer f.Close()
-	names, err := f.Readdirnames(-1)
-	if err != nil {
-		return err
+	groups, ok := s.siblings[dir]
+	if !ok {
+		f, err := os.Open(s.abs(dir))
+		if err != nil {
+			return err
+		}
+		names, err := f.Readdirnames(-1)
+		f.Close()
+		if err != nil {
+			return err
+		}
+		slices.Sort(names)
+		groups = make(map[string][]string, len(names))
+		for _, n := range names {
+			if !s.ig.ignoredEntry(joinRel(dir, n), n, false) {
+				k := foldKey(n)
+				groups[k] = append(groups[k], n)
+			}
+		}
+		if s.siblings == nil {
+			s.siblings = make(map[string]map[string][]string)
+		}
+		s.siblings[dir] = groups
 	}
 	key := foldKey(name)
-	var same []string
-	for _, n := range names {
-		if foldKey(n) == key && !s.ig.ignoredEntry(joinRel(dir, n), n, false) {
-			same = append(same, n)
-		}
+	same := groups[key]
+	if len(same) < 2 {
+		return nil
 	}
-	slices.Sort(same)
+	delete(groups, key) // reported once
 	s.collisions = append(s.collisions, caseCollisions(dir, same)...)
 	return nil
 }

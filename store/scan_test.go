@@ -415,9 +415,11 @@ func TestScanCaseCollisions(t *testing.T) {
 		t.Fatalf("colliding entries must still be indexed: %v", got)
 	}
 	// An incremental scan of one of them reports the collision too.
-	res, err := ScanPaths(context.Background(), ScanConfig{Root: root, Device: testDevice}, idx, []string{"foo"})
-	if err != nil || !reflect.DeepEqual(res.CaseCollisions, []CaseCollision{{Paths: []string{"Foo", "foo"}}}) {
-		t.Fatalf("ScanPaths collisions = %v, %v", res.CaseCollisions, err)
+	for _, touched := range [][]string{{"foo"}, {"Foo", "foo", "d/other"}} {
+		res, err := ScanPaths(context.Background(), ScanConfig{Root: root, Device: testDevice}, idx, touched)
+		if err != nil || !reflect.DeepEqual(res.CaseCollisions, []CaseCollision{{Paths: []string{"Foo", "foo"}}}) {
+			t.Fatalf("ScanPaths(%v) collisions = %v, %v", touched, res.CaseCollisions, err)
+		}
 	}
 }
 
