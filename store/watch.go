@@ -50,6 +50,10 @@ type WatchEvent struct {
 	Paths  []string // the touched paths scanned, for an incremental scan
 	Result ScanResult
 	Err    error // the scan failed (the watcher goes on)
+	// Unwatched lists directories that could not be watched since the last
+	// report (e.g. the inotify watch limit was reached): changes in them are
+	// only seen by the periodic full rescan.
+	Unwatched []PathError
 }
 
 // Watcher keeps a folder's index current: it watches the folder recursively
@@ -65,6 +69,7 @@ type Watcher struct {
 	stale   map[string]bool // paths to re-hash
 	full    bool
 	kick    chan struct{} // capacity 1: something is pending
+	addErrs []PathError   // directories that could not be watched, not yet reported
 
 	watched map[string]bool // directories watched; owned by Run's goroutine
 }
@@ -170,9 +175,7 @@ func (w *Watcher) handle(fsw *fsnotify.Watcher, ig *Ignorer, ev fsnotify.Event) 
 		return ig
 	}
 	if ev.Has(fsnotify.Create) && isDir {
-		if err := w.addTree(fsw, ig, rel); err != nil {
-			w.queueFull()
-		}
+		_ = w.addTree(fsw, ig, rel) // only the root's failure is an error, and rel is not the root
 	}
 	w.queuePath(rel)
 	return ig
@@ -201,10 +204,14 @@ func (w *Watcher) addTree(fsw *fsnotify.Watcher, ig *Ignorer, rel string) error 
 			if p == start && rel == "" {
 				return fmt.Errorf("watching folder: %w", err)
 			}
-			if errors.Is(err, fs.ErrNotExist) {
-				return filepath.SkipDir
+			if !errors.Is(err, fs.ErrNotExist) { // vanished: nothing to watch
+				// E.g. out of inotify watches: keep going; the periodic full
+				// rescan still sees changes there.
+				w.mu.Lock()
+				w.addErrs = append(w.addErrs, PathError{Path: r, Err: err})
+				w.mu.Unlock()
 			}
-			return err // e.g. out of inotify watches
+			return filepath.SkipDir
 		}
 		if r != "." {
 			w.watched[r] = true
@@ -255,10 +262,11 @@ func (w *Watcher) signal() {
 }
 
 // take returns and clears what is pending.
-func (w *Watcher) take() (full bool, paths, stale []string) {
+func (w *Watcher) take() (full bool, paths, stale []string, unwatched []PathError) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	full, w.full = w.full, false
+	unwatched, w.addErrs = w.addErrs, nil
 	for p := range w.pending {
 		paths = append(paths, p)
 	}
@@ -269,7 +277,7 @@ func (w *Watcher) take() (full bool, paths, stale []string) {
 	clear(w.stale)
 	slices.Sort(paths)
 	slices.Sort(stale)
-	return full, paths, stale
+	return full, paths, stale, unwatched
 }
 
 // scanLoop waits for pending work, lets it settle for the debounce time, and
@@ -313,8 +321,9 @@ func (w *Watcher) scanLoop(ctx context.Context) {
 }
 
 func (w *Watcher) scan(ctx context.Context) {
-	full, paths, stale := w.take()
+	full, paths, stale, unwatched := w.take()
 	report := func(ev WatchEvent) {
+		ev.Unwatched, unwatched = unwatched, nil
 		if ctx.Err() == nil && w.cfg.OnScan != nil {
 			w.cfg.OnScan(ev)
 		}
