@@ -193,6 +193,20 @@ type known struct {
 	target  string
 }
 
+// entryStat is what the scanner needs of a stat: enough to tell two states
+// of a file apart without reading it.
+type entryStat struct {
+	mode                fs.FileMode // type bits and permissions
+	size                int64
+	modTime, changeTime int64 // Unix nanoseconds
+	inode, dev          uint64
+}
+
+func (s entryStat) isDir() bool { return s.mode.IsDir() }
+
+// errBecameSymlink: the file being hashed was replaced by a symlink.
+var errBecameSymlink = errors.New("became a symlink")
+
 // scanned is one entry the walker or a hashing worker decided to record.
 type scanned struct {
 	fi       FileInfo // Kind, Size, Mode, ModTime, Inode, Dev, SymlinkTarget, Chunks
@@ -716,10 +730,10 @@ func (s *scanner) hash(ctx context.Context, j hashJob) scanned {
 // hashOnce hashes the file at abs once. stable is false when the file
 // changed between the stat before and the stat after.
 func (s *scanner) hashOnce(abs, rel string, attempt int) (fi FileInfo, stable bool, err error) {
-	f, err := os.OpenFile(abs, os.O_RDONLY|syscall.O_NOFOLLOW, 0)
+	f, err := openNoFollow(abs)
 	if err != nil {
-		if errors.Is(err, syscall.ELOOP) {
-			return FileInfo{}, false, nil // became a symlink: not what we are hashing
+		if errors.Is(err, errBecameSymlink) {
+			return FileInfo{}, false, nil // not what we are hashing: retried, then reported
 		}
 		return FileInfo{}, false, err
 	}

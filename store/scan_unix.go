@@ -3,21 +3,11 @@
 package store
 
 import (
+	"errors"
 	"io/fs"
 	"os"
 	"syscall"
 )
-
-// entryStat is what the scanner needs of a stat: enough to tell two states
-// of a file apart without reading it.
-type entryStat struct {
-	mode                fs.FileMode // type bits and permissions
-	size                int64
-	modTime, changeTime int64 // Unix nanoseconds
-	inode, dev          uint64
-}
-
-func (s entryStat) isDir() bool { return s.mode.IsDir() }
 
 // statFromInfo converts what os.Lstat or File.Stat returned.
 func statFromInfo(info fs.FileInfo) entryStat {
@@ -27,6 +17,16 @@ func statFromInfo(info fs.FileInfo) entryStat {
 		st.changeTime = ctimeNanos(sys)
 	}
 	return st
+}
+
+// openNoFollow opens a regular file for reading without following a symlink
+// that replaced it; errBecameSymlink if one did.
+func openNoFollow(name string) (*os.File, error) {
+	f, err := os.OpenFile(name, os.O_RDONLY|syscall.O_NOFOLLOW, 0)
+	if errors.Is(err, syscall.ELOOP) {
+		return nil, errBecameSymlink
+	}
+	return f, err
 }
 
 // lstatPath is os.Lstat returning an entryStat.

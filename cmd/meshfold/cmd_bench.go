@@ -12,8 +12,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime"
-	"syscall"
-	"time"
 
 	"github.com/spf13/cobra"
 
@@ -238,13 +236,7 @@ func runPhase(ctx context.Context, self string, opts phaseOptions) (phaseReport,
 		return phaseReport{}, fmt.Errorf("phase process output %q: %w", stdout.String(), err)
 	}
 	r.Seconds = max(r.Seconds, 1e-9)
-	if ru, ok := cmd.ProcessState.SysUsage().(*syscall.Rusage); ok {
-		r.CPUSeconds = time.Duration(ru.Utime.Nano() + ru.Stime.Nano()).Seconds()
-		r.MaxRSS = int64(ru.Maxrss)
-		if runtime.GOOS != "darwin" {
-			r.MaxRSS *= 1024 // Linux and the BSDs report KiB, macOS bytes
-		}
-	}
+	r.CPUSeconds, r.MaxRSS = childUsage(cmd.ProcessState)
 	return r, nil
 }
 
