@@ -1,0 +1,334 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"math/rand/v2"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+
+	"github.com/spf13/cobra"
+
+	"github.com/meshfold/meshfold/store"
+)
+
+func init() { registered = append(registered, newBenchCommand) }
+
+// The scan benchmark's data sets and targets.
+const (
+	benchBigFiles       = 4       // the large set is this many random files
+	benchSmallFileSize  = 4 << 10 // bytes per file of the small set
+	benchSmallPerDir    = 100     // small files per directory
+	benchWriteBlock     = 4 << 20 // bytes generated and written at once
+	benchChunkBufBytes  = 64 << 20
+	benchChunkRounds    = 3
+	targetColdGBps      = 2.0  // cold scan of the large set, on 2 cores
+	targetWarmColdRatio = 0.10 // warm rescan / cold scan time, small set
+	targetChunkVsBLAKE3 = 0.35 // chunk+hash / BLAKE3 alone, one core
+	benchFolderID       = "bench"
+	benchDevice         = store.DeviceID("bench")
+	// benchChildEnv is set in the environment of the phase child processes.
+	benchChildEnv = "MESHFOLD_BENCH_CHILD"
+)
+
+func newBenchCommand() *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "bench",
+		Short: "Measure meshfold's speed against baselines measured in the same run",
+	}
+	cmd.AddCommand(newBenchScanCommand(), newBenchScanPhaseCommand())
+	return cmd
+}
+
+type benchScanOptions struct {
+	dir        string
+	sizeGiB    float64
+	smallFiles int
+	workers    int
+}
+
+func newBenchScanCommand() *cobra.Command {
+	var opts benchScanOptions
+	cmd := &cobra.Command{
+		Use:   "scan",
+		Short: "Cold scan and warm rescan of a large and a many-small-files data set, plus chunking vs BLAKE3",
+		Long: `bench scan writes two data sets under a temporary directory (by default
+1 GiB in 4 random files, and 10,000 files of 4 KiB), reads them once to warm
+the page cache, then runs a cold scan (new index) and a warm rescan (nothing
+changed) of each in a child process, reporting time, throughput and the
+child's peak RSS. It also measures chunk+hash against BLAKE3 alone on one
+core, and prints a verdict line per target.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			return runBenchScan(cmd.Context(), opts, cmd.OutOrStdout())
+		},
+	}
+	cmd.Flags().StringVar(&opts.dir, "dir", "", "directory to create the data sets in (default: the system temp dir)")
+	cmd.Flags().Float64Var(&opts.sizeGiB, "size-gib", 1, "size of the large data set in GiB")
+	cmd.Flags().IntVar(&opts.smallFiles, "small-files", 10_000, "number of 4 KiB files in the small data set")
+	cmd.Flags().IntVar(&opts.workers, "workers", 0, "hashing goroutines (default: one per CPU)")
+	return cmd
+}
+
+// phaseReport is what a scan-phase child prints.
+type phaseReport struct {
+	Seconds     float64 `json:"seconds"`
+	BytesHashed int64   `json:"bytes_hashed"`
+	New         int     `json:"new"`
+	Unchanged   int     `json:"unchanged"`
+	Errors      int     `json:"errors"`
+	MaxRSS      int64   `json:"-"` // filled by the parent from the child's rusage
+	CPUSeconds  float64 `json:"-"` // user + system time of the whole child process
+}
+
+type phaseOptions struct {
+	root, home string
+	workers    int
+}
+
+// newBenchScanPhaseCommand is the hidden child of `bench scan`: one scan in
+// a process of its own, so its peak RSS is its own.
+func newBenchScanPhaseCommand() *cobra.Command {
+	var opts phaseOptions
+	cmd := &cobra.Command{
+		Use:    "scan-phase",
+		Hidden: true,
+		Args:   cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			return runScanPhase(cmd.Context(), opts, cmd.OutOrStdout())
+		},
+	}
+	cmd.Flags().StringVar(&opts.root, "root", "", "folder to scan")
+	cmd.Flags().StringVar(&opts.home, "home", "", "index directory")
+	cmd.Flags().IntVar(&opts.workers, "workers", 0, "hashing goroutines")
+	return cmd
+}
+
+func runScanPhase(ctx context.Context, opts phaseOptions, out io.Writer) error {
+	db, err := store.Open(opts.home)
+	if err != nil {
+		return err
+	}
+	defer db.Close()
+	res, err := store.Scan(ctx, store.ScanConfig{Root: opts.root, Device: benchDevice, Workers: opts.workers}, db.Folder(benchFolderID))
+	if err != nil {
+		return err
+	}
+	return json.NewEncoder(out).Encode(phaseReport{
+		Seconds: res.Duration.Seconds(), BytesHashed: res.BytesHashed,
+		New: res.New, Unchanged: res.Unchanged, Errors: len(res.Errors),
+	})
+}
+
+// benchSet is one data set.
+type benchSet struct {
+	name  string
+	root  string
+	bytes int64
+	files int
+	dirs  int
+}
+
+func runBenchScan(ctx context.Context, opts benchScanOptions, out io.Writer) error {
+	if opts.sizeGiB <= 0 || opts.smallFiles <= 0 {
+		return usageError{errors.New("--size-gib and --small-files must be positive")}
+	}
+	self, err := os.Executable()
+	if err != nil {
+		return fmt.Errorf("finding own executable for the phase processes: %w", err)
+	}
+	base, err := os.MkdirTemp(opts.dir, "meshfold-bench-")
+	if err != nil {
+		return fmt.Errorf("creating the bench directory: %w", err)
+	}
+	defer os.RemoveAll(base)
+
+	fmt.Fprintf(out, "meshfold bench scan: %s %s/%s, GOMAXPROCS=%d, NumCPU=%d\n",
+		runtime.Version(), runtime.GOOS, runtime.GOARCH, runtime.GOMAXPROCS(0), runtime.NumCPU())
+	fmt.Fprintf(out, "data sets under %s (removed at the end)\n\n", base)
+
+	bigSize := int64(opts.sizeGiB * (1 << 30))
+	big, err := makeBigSet(ctx, filepath.Join(base, "big"), bigSize)
+	if err != nil {
+		return err
+	}
+	small, err := makeSmallSet(ctx, filepath.Join(base, "small"), opts.smallFiles)
+	if err != nil {
+		return err
+	}
+
+	fmt.Fprintf(out, "%-26s %-5s %10s %12s %10s %10s %9s\n", "data set", "phase", "time", "throughput", "peak RSS", "hashed", "CPU")
+	results := map[string][2]phaseReport{}
+	for i, set := range []benchSet{big, small} {
+		if err := warmPageCache(set.root); err != nil {
+			return err
+		}
+		home := filepath.Join(base, fmt.Sprintf("home-%d", i))
+		var phases [2]phaseReport
+		for p, phase := range []string{"cold", "warm"} {
+			r, err := runPhase(ctx, self, phaseOptions{root: set.root, home: home, workers: opts.workers})
+			if err != nil {
+				return fmt.Errorf("%s %s scan: %w", set.name, phase, err)
+			}
+			phases[p] = r
+			fmt.Fprintf(out, "%-26s %-5s %9.3fs %7.2f GB/s %6.1f MiB %10s %8.3fs\n", set.name, phase, r.Seconds,
+				float64(set.bytes)/1e9/r.Seconds, float64(r.MaxRSS)/(1<<20), humanBytes(r.BytesHashed), r.CPUSeconds)
+		}
+		if phases[0].New != set.files+set.dirs || phases[1].Unchanged != set.files+set.dirs || phases[1].BytesHashed != 0 || phases[0].Errors+phases[1].Errors != 0 {
+			return fmt.Errorf("%s: scans did not see the data set as expected: cold %+v warm %+v", set.name, phases[0], phases[1])
+		}
+		results[set.name] = phases
+	}
+
+	buf := make([]byte, benchChunkBufBytes)
+	fillRandom(rand.NewChaCha8([32]byte{'c', 'h', 'u', 'n', 'k'}), buf)
+	chunkMBps, blakeMBps := store.MeasureChunkThroughput(buf, benchChunkRounds)
+	chunkRatio := chunkMBps / blakeMBps
+	fmt.Fprintf(out, "\nsingle core: chunk+hash %.0f MB/s, BLAKE3 alone %.0f MB/s (%d MiB random buffer, best of %d)\n\n",
+		chunkMBps, blakeMBps, benchChunkBufBytes>>20, benchChunkRounds)
+
+	bigCold := results[big.name][0]
+	coldGBps := float64(big.bytes) / 1e9 / bigCold.Seconds
+	fmt.Fprintf(out, "time = scan time inside the child; CPU = user+system time of the whole child process.\n")
+	fmt.Fprintf(out, "cold scan of %s used %.2f CPU-s: %.2f GB per CPU-second (over %.0f%% of a core on average during the scan).\n\n",
+		big.name, bigCold.CPUSeconds, float64(big.bytes)/1e9/bigCold.CPUSeconds, 100*bigCold.CPUSeconds/bigCold.Seconds)
+	sm := results[small.name]
+	ratio := sm[1].Seconds / sm[0].Seconds
+	verdict(out, coldGBps >= targetColdGBps, "cold scan of %s: %.2f GB/s (target >= %.0f GB/s on 2 cores; this run: GOMAXPROCS=%d)",
+		big.name, coldGBps, targetColdGBps, runtime.GOMAXPROCS(0))
+	verdict(out, ratio < targetWarmColdRatio, "warm rescan of %s: %.1f%% of the cold scan time (target < %.0f%%)",
+		small.name, 100*ratio, 100*targetWarmColdRatio)
+	verdict(out, chunkRatio >= targetChunkVsBLAKE3, "chunk+hash vs BLAKE3 alone, one core: %.1f%% (target >= %.0f%%)",
+		100*chunkRatio, 100*targetChunkVsBLAKE3)
+	return nil
+}
+
+func verdict(out io.Writer, pass bool, format string, args ...any) {
+	v := "FAIL"
+	if pass {
+		v = "PASS"
+	}
+	fmt.Fprintf(out, "verdict: %s %s\n", v, fmt.Sprintf(format, args...))
+}
+
+// runPhase runs one scan in a child process and returns its report with
+// the child's peak RSS.
+func runPhase(ctx context.Context, self string, opts phaseOptions) (phaseReport, error) {
+	args := []string{"bench", "scan-phase", "--root", opts.root, "--home", opts.home}
+	if opts.workers > 0 {
+		args = append(args, "--workers", fmt.Sprint(opts.workers))
+	}
+	cmd := exec.CommandContext(ctx, self, args...)
+	cmd.Env = append(os.Environ(), benchChildEnv+"=1")
+	var stdout, stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	if err := cmd.Run(); err != nil {
+		return phaseReport{}, fmt.Errorf("phase process: %w: %s", err, bytes.TrimSpace(stderr.Bytes()))
+	}
+	var r phaseReport
+	if err := json.Unmarshal(stdout.Bytes(), &r); err != nil {
+		return phaseReport{}, fmt.Errorf("phase process output %q: %w", stdout.String(), err)
+	}
+	r.Seconds = max(r.Seconds, 1e-9)
+	r.CPUSeconds, r.MaxRSS = childUsage(cmd.ProcessState)
+	return r, nil
+}
+
+func fillRandom(r *rand.ChaCha8, buf []byte) {
+	_, _ = r.Read(buf) // never fails
+}
+
+// makeBigSet writes benchBigFiles random files totalling size bytes.
+func makeBigSet(ctx context.Context, dir string, size int64) (benchSet, error) {
+	set := benchSet{name: fmt.Sprintf("%s in %d files", humanBytes(size), benchBigFiles), root: dir, files: benchBigFiles}
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return set, err
+	}
+	rng := rand.NewChaCha8([32]byte{'b', 'i', 'g'})
+	buf := make([]byte, benchWriteBlock)
+	per := size / benchBigFiles
+	for i := range benchBigFiles {
+		n := per
+		if i == benchBigFiles-1 {
+			n = size - per*(benchBigFiles-1)
+		}
+		if err := writeRandomFile(ctx, filepath.Join(dir, fmt.Sprintf("big-%d.bin", i)), n, rng, buf); err != nil {
+			return set, err
+		}
+		set.bytes += n
+	}
+	return set, nil
+}
+
+func writeRandomFile(ctx context.Context, name string, n int64, rng *rand.ChaCha8, buf []byte) error {
+	f, err := os.Create(name)
+	if err != nil {
+		return err
+	}
+	for n > 0 {
+		if err := ctx.Err(); err != nil {
+			f.Close()
+			return err
+		}
+		b := buf[:min(int64(len(buf)), n)]
+		fillRandom(rng, b)
+		if _, err := f.Write(b); err != nil {
+			f.Close()
+			return err
+		}
+		n -= int64(len(b))
+	}
+	return f.Close()
+}
+
+// makeSmallSet writes count random files of benchSmallFileSize bytes,
+// benchSmallPerDir to a directory.
+func makeSmallSet(ctx context.Context, dir string, count int) (benchSet, error) {
+	set := benchSet{name: fmt.Sprintf("%d files of %s", count, humanBytes(benchSmallFileSize)), root: dir, files: count,
+		dirs: (count + benchSmallPerDir - 1) / benchSmallPerDir}
+	rng := rand.NewChaCha8([32]byte{'s', 'm', 'a', 'l', 'l'})
+	buf := make([]byte, benchSmallFileSize)
+	for i := range count {
+		if i%1000 == 0 {
+			if err := ctx.Err(); err != nil {
+				return set, err
+			}
+		}
+		sub := filepath.Join(dir, fmt.Sprintf("d%04d", i/benchSmallPerDir))
+		if i%benchSmallPerDir == 0 {
+			if err := os.MkdirAll(sub, 0o755); err != nil {
+				return set, err
+			}
+		}
+		fillRandom(rng, buf)
+		if err := os.WriteFile(filepath.Join(sub, fmt.Sprintf("f%05d", i)), buf, 0o644); err != nil {
+			return set, err
+		}
+		set.bytes += benchSmallFileSize
+	}
+	return set, nil
+}
+
+// warmPageCache reads every file under root once, so the cold scan measures
+// hashing and indexing rather than the disk.
+func warmPageCache(root string) error {
+	buf := make([]byte, 1<<20)
+	return filepath.WalkDir(root, func(p string, d os.DirEntry, err error) error {
+		if err != nil || !d.Type().IsRegular() {
+			return err
+		}
+		f, err := os.Open(p)
+		if err != nil {
+			return err
+		}
+		defer f.Close()
+		_, err = io.CopyBuffer(io.Discard, f, buf)
+		return err
+	})
+}

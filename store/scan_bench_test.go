@@ -1,0 +1,83 @@
+package store
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"testing"
+)
+
+// benchFolder writes big random files and small ones into a new folder.
+func benchFolder(b *testing.B, bigFiles, bigSize, smallFiles, smallSize int) (string, int64) {
+	b.Helper()
+	root := filepath.Join(b.TempDir(), "folder")
+	var total int64
+	for i := range bigFiles {
+		writeFile(b, root, fmt.Sprintf("big-%d", i), randomData(uint64(i), bigSize))
+		total += int64(bigSize)
+	}
+	for i := range smallFiles {
+		writeFile(b, root, fmt.Sprintf("d%03d/f%05d", i/100, i), randomData(uint64(1000+i), smallSize))
+		total += int64(smallSize)
+	}
+	return root, total
+}
+
+func openBenchIndex(b *testing.B) *FolderIndex {
+	b.Helper()
+	db, err := Open(filepath.Join(b.TempDir(), fmt.Sprintf("index-%d", b.N)))
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { db.Close() })
+	return db.Folder("bench")
+}
+
+// BenchmarkColdScan scans a folder into a new index: 4 files of 8 MiB and
+// 1,000 files of 4 KiB. Throughput is the folder's bytes.
+func BenchmarkColdScan(b *testing.B) {
+	root, total := benchFolder(b, 4, 8<<20, 1000, 4<<10)
+	b.SetBytes(total)
+	for b.Loop() {
+		b.StopTimer()
+		idx := openBenchIndex(b)
+		b.StartTimer()
+		res, err := Scan(context.Background(), ScanConfig{Root: root, Device: testDevice}, idx)
+		if err != nil || res.New != 1004+10 {
+			b.Fatalf("scan: %+v %v", res.New, err)
+		}
+	}
+}
+
+// BenchmarkWarmRescan rescans the same folder with nothing changed.
+func BenchmarkWarmRescan(b *testing.B) {
+	root, total := benchFolder(b, 4, 8<<20, 1000, 4<<10)
+	idx := openBenchIndex(b)
+	if _, err := Scan(context.Background(), ScanConfig{Root: root, Device: testDevice}, idx); err != nil {
+		b.Fatal(err)
+	}
+	b.SetBytes(total)
+	for b.Loop() {
+		res, err := Scan(context.Background(), ScanConfig{Root: root, Device: testDevice}, idx)
+		if err != nil || res.Unchanged != 1014 || res.BytesHashed != 0 {
+			b.Fatalf("rescan: %+v %v", res, err)
+		}
+	}
+	_ = os.Getpid
+}
+
+// BenchmarkWarmRescanSmallFiles rescans 10,000 unchanged 4 KiB files.
+func BenchmarkWarmRescanSmallFiles(b *testing.B) {
+	root, _ := benchFolder(b, 0, 0, 10_000, 4<<10)
+	idx := openBenchIndex(b)
+	if _, err := Scan(context.Background(), ScanConfig{Root: root, Device: testDevice}, idx); err != nil {
+		b.Fatal(err)
+	}
+	for b.Loop() {
+		res, err := Scan(context.Background(), ScanConfig{Root: root, Device: testDevice}, idx)
+		if err != nil || res.Unchanged != 10_100 || res.BytesHashed != 0 {
+			b.Fatalf("rescan: %+v %v", res.Unchanged, err)
+		}
+	}
+}
