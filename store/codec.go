@@ -201,27 +201,7 @@ func encodeFileInfo(fi *FileInfo) ([]byte, error) {
 func decodeFileInfo(b []byte) (FileInfo, error) {
 	var fi FileInfo
 	d := decoder{b: b, what: "file info"}
-	d.version()
-	fi.Path = d.str(1, MaxIndexPathLength, "path")
-	if d.err == nil && fi.Path[0] == '/' {
-		d.fail("absolute path")
-	}
-	kind := Kind(d.byte())
-	if d.err == nil && (kind < KindFile || kind > KindSymlink) {
-		d.fail("unknown kind %d", kind)
-	}
-	fi.Kind = kind
-	flags := d.byte()
-	if d.err == nil && flags&^flagDeleted != 0 {
-		d.fail("unknown flags %#x", flags)
-	}
-	fi.Deleted = flags&flagDeleted != 0
-	fi.Size = int64(d.uvarintMax(math.MaxInt64, "size"))
-	fi.Mode = uint32(d.uvarintMax(math.MaxUint32, "mode"))
-	fi.ModTime = d.varint()
-	fi.Inode = d.uvarint()
-	fi.Dev = d.uvarint()
-	fi.SymlinkTarget = d.str(0, MaxSymlinkTargetLength, "symlink target")
+	decodeFileHeader(&d, &fi)
 	// Every chunk takes at least 3 bytes (CID length, one CID byte, size), so
 	// a count beyond what the rest could hold is corrupt: checked before the
 	// allocation.
@@ -263,6 +243,47 @@ func decodeFileInfo(b []byte) (FileInfo, error) {
 		fi.Signature = append([]byte(nil), sig...)
 	}
 	d.end()
+	if d.err != nil {
+		return FileInfo{}, d.err
+	}
+	return fi, nil
+}
+
+// decodeFileHeader decodes the leading fields of a FileInfo record: path,
+// kind, flags, size, mode, mtime, inode, dev and symlink target. They come
+// first so a scan can compare what is on disk with the index without decoding
+// chunk lists and vectors.
+func decodeFileHeader(d *decoder, fi *FileInfo) {
+	d.version()
+	fi.Path = d.str(1, MaxIndexPathLength, "path")
+	if d.err == nil && fi.Path[0] == '/' {
+		d.fail("absolute path")
+	}
+	kind := Kind(d.byte())
+	if d.err == nil && (kind < KindFile || kind > KindSymlink) {
+		d.fail("unknown kind %d", kind)
+	}
+	fi.Kind = kind
+	flags := d.byte()
+	if d.err == nil && flags&^flagDeleted != 0 {
+		d.fail("unknown flags %#x", flags)
+	}
+	fi.Deleted = flags&flagDeleted != 0
+	fi.Size = int64(d.uvarintMax(math.MaxInt64, "size"))
+	fi.Mode = uint32(d.uvarintMax(math.MaxUint32, "mode"))
+	fi.ModTime = d.varint()
+	fi.Inode = d.uvarint()
+	fi.Dev = d.uvarint()
+	fi.SymlinkTarget = d.str(0, MaxSymlinkTargetLength, "symlink target")
+}
+
+// decodeFileInfoHeader decodes only the header of a FileInfo record (see
+// decodeFileHeader); Chunks, Version, Author, Seq, LogHeads and Signature stay
+// empty. The header is validated as strictly as by decodeFileInfo.
+func decodeFileInfoHeader(b []byte) (FileInfo, error) {
+	var fi FileInfo
+	d := decoder{b: b, what: "file info"}
+	decodeFileHeader(&d, &fi)
 	if d.err != nil {
 		return FileInfo{}, d.err
 	}

@@ -190,12 +190,20 @@ func FuzzDecodeFileInfo(f *testing.F) {
 		f.Add(b[:len(b)/2])
 	}
 	f.Fuzz(func(t *testing.T, b []byte) {
+		hdr, hdrErr := decodeFileInfoHeader(b)
+		if hdrErr != nil && !errors.Is(hdrErr, ErrCorrupt) {
+			t.Fatalf("header error not wrapping ErrCorrupt: %v", hdrErr)
+		}
 		fi, err := decodeFileInfo(b)
 		if err != nil {
 			if !errors.Is(err, ErrCorrupt) {
 				t.Fatalf("error not wrapping ErrCorrupt: %v", err)
 			}
 			return
+		}
+		// A full record's header decodes to the same leading fields.
+		if hdrErr != nil || !reflect.DeepEqual(hdr, headerOf(fi)) {
+			t.Fatalf("header decode %+v (%v) disagrees with full decode %+v", hdr, hdrErr, headerOf(fi))
 		}
 		// Whatever decodes is storable and reads back the same.
 		enc, err := encodeFileInfo(&fi)
@@ -360,4 +368,36 @@ func FuzzParseChunkKey(f *testing.F) {
 			t.Fatal("round trip")
 		}
 	})
+}
+
+// headerOf keeps the fields decodeFileInfoHeader fills.
+func headerOf(fi FileInfo) FileInfo {
+	return FileInfo{Path: fi.Path, Kind: fi.Kind, Deleted: fi.Deleted, Size: fi.Size, Mode: fi.Mode,
+		ModTime: fi.ModTime, Inode: fi.Inode, Dev: fi.Dev, SymlinkTarget: fi.SymlinkTarget}
+}
+
+func TestWalkHeadersMatchesWalk(t *testing.T) {
+	db, err := Open(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	idx := db.Folder("f")
+	b := idx.Batch()
+	for _, fi := range codecSamples() {
+		b.Put(fi)
+	}
+	if err := b.Commit(); err != nil {
+		t.Fatal(err)
+	}
+	var full, hdrs []FileInfo
+	if err := idx.Walk("", func(fi FileInfo) error { full = append(full, headerOf(fi)); return nil }); err != nil {
+		t.Fatal(err)
+	}
+	if err := idx.WalkHeaders("", func(fi FileInfo) error { hdrs = append(hdrs, fi); return nil }); err != nil {
+		t.Fatal(err)
+	}
+	if len(full) == 0 || !reflect.DeepEqual(full, hdrs) {
+		t.Fatalf("WalkHeaders = %+v\nWalk headers = %+v", hdrs, full)
+	}
 }

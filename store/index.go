@@ -167,6 +167,18 @@ func (f *FolderIndex) getFile(r reader, path string) (FileInfo, bool, error) {
 // path order, from one consistent snapshot. An error from fn stops the walk
 // and is returned as is.
 func (f *FolderIndex) Walk(prefix string, fn func(FileInfo) error) error {
+	return f.walk(prefix, decodeFileInfo, fn)
+}
+
+// WalkHeaders is Walk for callers that need only what a scan compares with
+// the disk: each FileInfo holds Path, Kind, Deleted, Size, Mode, ModTime,
+// Inode, Dev and SymlinkTarget, and nothing else. It skips decoding chunk
+// lists and vectors, which is most of the cost of a warm rescan's index pass.
+func (f *FolderIndex) WalkHeaders(prefix string, fn func(FileInfo) error) error {
+	return f.walk(prefix, decodeFileInfoHeader, fn)
+}
+
+func (f *FolderIndex) walk(prefix string, decode func([]byte) (FileInfo, error), fn func(FileInfo) error) error {
 	if f.err != nil {
 		return f.err
 	}
@@ -178,7 +190,7 @@ func (f *FolderIndex) Walk(prefix string, fn func(FileInfo) error) error {
 		if err != nil {
 			return fmt.Errorf("folder %q: %w", f.id, err)
 		}
-		fi, err := decodeFileInfo(it.Value())
+		fi, err := decode(it.Value())
 		if err != nil {
 			return fmt.Errorf("folder %q path %q: %w", f.id, path, err)
 		}

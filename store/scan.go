@@ -419,7 +419,7 @@ func (s *scanner) tombstones() error {
 func (s *scanner) walk(ctx context.Context, touched []string) error {
 	ancestors := make(map[string]bool)
 	for _, p := range touched {
-		if err := s.idx.Walk(p, func(fi FileInfo) error {
+		if err := s.idx.WalkHeaders(p, func(fi FileInfo) error {
 			s.known[fi.Path] = known{kind: fi.Kind, deleted: fi.Deleted, size: fi.Size, modTime: fi.ModTime,
 				inode: fi.Inode, mode: fi.Mode, target: fi.SymlinkTarget}
 			return nil

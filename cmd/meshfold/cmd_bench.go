@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -12,6 +13,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"slices"
 
 	"github.com/spf13/cobra"
 
@@ -51,6 +53,7 @@ type benchScanOptions struct {
 	sizeGiB    float64
 	smallFiles int
 	workers    int
+	runs       int
 }
 
 func newBenchScanCommand() *cobra.Command {
@@ -72,6 +75,7 @@ core, and prints a verdict line per target.`,
 	cmd.Flags().StringVar(&opts.dir, "dir", "", "directory to create the data sets in (default: the system temp dir)")
 	cmd.Flags().Float64Var(&opts.sizeGiB, "size-gib", 1, "size of the large data set in GiB")
 	cmd.Flags().IntVar(&opts.smallFiles, "small-files", 10_000, "number of 4 KiB files in the small data set")
+	cmd.Flags().IntVar(&opts.runs, "runs", 5, "runs of each phase; times are the median")
 	cmd.Flags().IntVar(&opts.workers, "workers", 0, "hashing goroutines (default: one per CPU)")
 	return cmd
 }
@@ -85,6 +89,8 @@ type phaseReport struct {
 	Errors      int     `json:"errors"`
 	MaxRSS      int64   `json:"-"` // filled by the parent from the child's rusage
 	CPUSeconds  float64 `json:"-"` // user + system time of the whole child process
+
+	minSeconds, maxSeconds float64 // spread over the runs, set by medianPhase
 }
 
 type phaseOptions struct {
@@ -136,8 +142,8 @@ type benchSet struct {
 }
 
 func runBenchScan(ctx context.Context, opts benchScanOptions, out io.Writer) error {
-	if opts.sizeGiB <= 0 || opts.smallFiles <= 0 {
-		return usageError{errors.New("--size-gib and --small-files must be positive")}
+	if opts.sizeGiB <= 0 || opts.smallFiles <= 0 || opts.runs <= 0 {
+		return usageError{errors.New("--size-gib, --small-files and --runs must be positive")}
 	}
 	self, err := os.Executable()
 	if err != nil {
@@ -169,16 +175,27 @@ func runBenchScan(ctx context.Context, opts benchScanOptions, out io.Writer) err
 		if err := warmPageCache(set.root); err != nil {
 			return err
 		}
-		home := filepath.Join(base, fmt.Sprintf("home-%d", i))
 		var phases [2]phaseReport
 		for p, phase := range []string{"cold", "warm"} {
-			r, err := runPhase(ctx, self, phaseOptions{root: set.root, home: home, workers: opts.workers})
-			if err != nil {
-				return fmt.Errorf("%s %s scan: %w", set.name, phase, err)
+			runs := make([]phaseReport, 0, opts.runs)
+			for run := range opts.runs {
+				// Each cold run starts from a new index; the warm runs rescan
+				// the index the last cold run built.
+				home := filepath.Join(base, fmt.Sprintf("home-%d-%d", i, run))
+				if phase == "warm" {
+					home = filepath.Join(base, fmt.Sprintf("home-%d-%d", i, opts.runs-1))
+				}
+				r, err := runPhase(ctx, self, phaseOptions{root: set.root, home: home, workers: opts.workers})
+				if err != nil {
+					return fmt.Errorf("%s %s scan: %w", set.name, phase, err)
+				}
+				runs = append(runs, r)
 			}
+			r := medianPhase(runs)
 			phases[p] = r
-			fmt.Fprintf(out, "%-26s %-5s %9.3fs %7.2f GB/s %6.1f MiB %10s %8.3fs\n", set.name, phase, r.Seconds,
-				float64(set.bytes)/1e9/r.Seconds, float64(r.MaxRSS)/(1<<20), humanBytes(r.BytesHashed), r.CPUSeconds)
+			fmt.Fprintf(out, "%-26s %-5s %9.3fs %7.2f GB/s %6.1f MiB %10s %8.3fs  (%.3f-%.3fs over %d runs)\n", set.name, phase, r.Seconds,
+				float64(set.bytes)/1e9/r.Seconds, float64(r.MaxRSS)/(1<<20), humanBytes(r.BytesHashed), r.CPUSeconds,
+				r.minSeconds, r.maxSeconds, len(runs))
 		}
 		if phases[0].New != set.files+set.dirs || phases[1].Unchanged != set.files+set.dirs || phases[1].BytesHashed != 0 || phases[0].Errors+phases[1].Errors != 0 {
 			return fmt.Errorf("%s: scans did not see the data set as expected: cold %+v warm %+v", set.name, phases[0], phases[1])
@@ -207,6 +224,19 @@ func runBenchScan(ctx context.Context, opts benchScanOptions, out io.Writer) err
 	verdict(out, chunkRatio >= targetChunkVsBLAKE3, "chunk+hash vs BLAKE3 alone, one core: %.1f%% (target >= %.0f%%)",
 		100*chunkRatio, 100*targetChunkVsBLAKE3)
 	return nil
+}
+
+// medianPhase is the run with the median scan time; its peak RSS is the
+// highest of all runs, and minSeconds/maxSeconds show the spread.
+func medianPhase(runs []phaseReport) phaseReport {
+	sorted := slices.Clone(runs)
+	slices.SortFunc(sorted, func(a, b phaseReport) int { return cmp.Compare(a.Seconds, b.Seconds) })
+	m := sorted[len(sorted)/2]
+	m.minSeconds, m.maxSeconds = sorted[0].Seconds, sorted[len(sorted)-1].Seconds
+	for _, r := range runs {
+		m.MaxRSS = max(m.MaxRSS, r.MaxRSS)
+	}
+	return m
 }
 
 func verdict(out io.Writer, pass bool, format string, args ...any) {
