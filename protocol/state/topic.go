@@ -4,9 +4,9 @@ import (
 	"context"
 	"errors"
 
+	pubsub "github.com/libp2p/go-libp2p-pubsub"
 	"github.com/libp2p/go-libp2p/core/crypto"
 	"github.com/libp2p/go-libp2p/core/peer"
-	pubsub "github.com/libp2p/go-libp2p-pubsub"
 )
 
 // TopicPrefix is the GossipSub topic namespace of folder-state records; the
