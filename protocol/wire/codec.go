@@ -34,6 +34,9 @@ func (e *Encoder) Bool(v bool) {
 	}
 }
 
+// Raw appends already-encoded bytes.
+func (e *Encoder) Raw(b []byte) { e.b = append(e.b, b...) }
+
 // Bytes appends a length-prefixed byte string.
 func (e *Encoder) Bytes(v []byte) {
 	e.Uvarint(uint64(len(v)))
