@@ -191,7 +191,7 @@ func Fetch(ctx context.Context, opts FetchOptions, want []cid.Cid, peers []peer.
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	for _, ps := range f.peers {
-		ps.stats.Rate = ps.rate.bps
+		ps.stats.Rate = ps.rate.bps()
 	}
 	stats.Missing = f.missing
 	switch {
@@ -393,7 +393,7 @@ func (f *fetch) windowFor(ps *peerState) int {
 	if ps.avgChunk <= 0 {
 		return ps.window
 	}
-	w := math.Ceil(ps.rate.bps * f.opts.TargetQueue.Seconds() / ps.avgChunk)
+	w := math.Ceil(ps.rate.bps() * f.opts.TargetQueue.Seconds() / ps.avgChunk)
 	return int(max(1, min(w, float64(f.opts.MaxInFlight))))
 }
 
