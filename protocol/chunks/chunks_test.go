@@ -253,4 +253,3 @@ func FuzzClientRecv(f *testing.F) {
 		}
 	})
 }
-
