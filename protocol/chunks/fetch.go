@@ -23,6 +23,9 @@ const (
 	DefaultMaxInFlight = 32
 	// InitialWindow is a peer's window before its rate is measured.
 	InitialWindow = 4
+	// DefaultResponseTimeout is how long a peer with requests in flight may
+	// go without answering before it is dropped from the transfer.
+	DefaultResponseTimeout = 30 * time.Second
 	// DefaultTargetQueue is how much work, in time at its measured rate, a
 	// peer is given ahead: its window is rate x TargetQueue bytes.
 	DefaultTargetQueue = 200 * time.Millisecond
@@ -30,6 +33,19 @@ const (
 
 // ErrUnavailable: no usable peer could supply some of the wanted chunks.
 var ErrUnavailable = errors.New("chunks unavailable from every peer")
+
+// ErrTimeout: a peer with requests in flight stopped answering.
+var ErrTimeout = errors.New("peer stopped answering")
+
+// abort ends a stream at once: Reset if it has one (libp2p streams), Close
+// otherwise.
+func abort(c io.Closer) {
+	if r, ok := c.(interface{ Reset() error }); ok {
+		_ = r.Reset()
+		return
+	}
+	_ = c.Close()
+}
 
 // ErrBadPeer is what Penalize receives as the reason for peers that sent
 // data that does not match its CID or broke the protocol.
@@ -52,6 +68,9 @@ type FetchOptions struct {
 	// TargetQueue sizes windows from measured rates; 0 means
 	// DefaultTargetQueue.
 	TargetQueue time.Duration
+	// ResponseTimeout: see DefaultResponseTimeout (used when 0). It needs
+	// streams with SetReadDeadline (libp2p streams, net.Conn).
+	ResponseTimeout time.Duration
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
 }
@@ -97,6 +116,37 @@ type peerState struct {
 	dropped  bool
 	stats    *PeerStats
 	conn     io.Closer
+	timer    *time.Timer // response timeout, see armTimeout
+	deadline time.Time
+}
+
+// armTimeout gives a peer with requests in flight ResponseTimeout to answer
+// the next one; an idle peer has no deadline. A timer rather than stream
+// deadlines, because not every stream honours them (mocknet's do nothing).
+// mu held.
+func (f *fetch) armTimeout(ps *peerState) {
+	if ps.inflight == 0 || ps.dropped {
+		if ps.timer != nil {
+			ps.timer.Stop()
+		}
+		return
+	}
+	ps.deadline = time.Now().Add(f.opts.ResponseTimeout)
+	if ps.timer == nil {
+		ps.timer = time.AfterFunc(f.opts.ResponseTimeout, func() { f.expire(ps) })
+		return
+	}
+	ps.timer.Reset(f.opts.ResponseTimeout)
+}
+
+// expire drops a peer whose deadline passed with requests in flight.
+func (f *fetch) expire(ps *peerState) {
+	f.mu.Lock()
+	late := ps.inflight > 0 && !ps.dropped && !time.Now().Before(ps.deadline)
+	f.mu.Unlock()
+	if late {
+		f.drop(ps, fmt.Errorf("no answer in %v: %w", f.opts.ResponseTimeout, ErrTimeout), false)
+	}
 }
 
 type sent struct {
@@ -119,6 +169,7 @@ type fetch struct {
 	missing   []cid.Cid
 
 	deliverMu sync.Mutex
+	ctx       context.Context // the transfer's; streams fail once it ends
 }
 
 // Fetch gets every chunk in want from peers and passes each, verified, to
@@ -136,6 +187,9 @@ func Fetch(ctx context.Context, opts FetchOptions, want []cid.Cid, peers []peer.
 	}
 	if opts.Now == nil {
 		opts.Now = time.Now
+	}
+	if opts.ResponseTimeout <= 0 {
+		opts.ResponseTimeout = DefaultResponseTimeout
 	}
 	if opts.Has == nil {
 		opts.Has = func(peer.ID, cid.Cid) bool { return true }
@@ -165,8 +219,10 @@ func Fetch(ctx context.Context, opts FetchOptions, want []cid.Cid, peers []peer.
 		}
 	}
 
+	parent := ctx
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
+	f.ctx = ctx
 	var wg sync.WaitGroup
 	for _, ps := range f.peers {
 		wg.Go(func() { f.runPeer(ctx, ps) })
@@ -197,8 +253,8 @@ func Fetch(ctx context.Context, opts FetchOptions, want []cid.Cid, peers []peer.
 	switch {
 	case err != nil:
 		return stats, err
-	case f.remaining > 0:
-		return stats, fmt.Errorf("fetching chunks: %w", context.Cause(ctx))
+	case f.remaining > 0 || (len(f.missing) > 0 && parent.Err() != nil):
+		return stats, fmt.Errorf("fetching chunks: %w", context.Cause(parent))
 	case len(f.missing) > 0:
 		return stats, fmt.Errorf("%d of %d chunks: %w", len(f.missing), len(f.items), ErrUnavailable)
 	}
@@ -276,17 +332,22 @@ func (f *fetch) runPeer(ctx context.Context, ps *peerState) {
 		f.drop(ps, fmt.Errorf("opening stream: %w", err), false)
 		return
 	}
+	stop := wire.Bind(ctx, conn)
+	defer stop()
 	f.mu.Lock()
 	ps.conn = conn
 	f.mu.Unlock()
-	stop := wire.Bind(ctx, conn)
-	defer stop()
 	cl := NewClient(conn, f.opts.Folder)
 	var readers sync.WaitGroup
 	readers.Go(func() { f.readPeer(ps, cl) })
 	defer func() {
-		_ = conn.Close()
+		abort(conn)
 		readers.Wait()
+		f.mu.Lock()
+		if ps.timer != nil {
+			ps.timer.Stop()
+		}
+		f.mu.Unlock()
 	}()
 
 	f.mu.Lock()
@@ -315,6 +376,9 @@ func (f *fetch) runPeer(ctx context.Context, ps *peerState) {
 		f.mu.Unlock()
 		err := cl.Send(cids)
 		f.mu.Lock()
+		if err == nil && !ps.dropped {
+			f.armTimeout(ps)
+		}
 		if err != nil {
 			f.mu.Unlock()
 			f.drop(ps, fmt.Errorf("sending request: %w", err), false)
@@ -346,6 +410,7 @@ func (f *fetch) readPeer(ps *peerState, cl *Client) {
 		ps.queue = ps.queue[1:]
 		ps.lastRecv = now
 		ps.inflight--
+		f.armTimeout(ps)
 		it.asked--
 		if res.Err != nil {
 			it.failed[ps.id] = true
@@ -402,7 +467,7 @@ func (f *fetch) windowFor(ps *peerState) int {
 // not the peer's fault.
 func (f *fetch) drop(ps *peerState, reason error, bad bool) {
 	f.mu.Lock()
-	if ps.dropped || f.finished {
+	if ps.dropped || f.finished || f.ctx.Err() != nil {
 		f.mu.Unlock()
 		return
 	}
@@ -412,7 +477,7 @@ func (f *fetch) drop(ps *peerState, reason error, bad bool) {
 	}
 	ps.stats.Dropped = reason
 	if ps.conn != nil {
-		_ = ps.conn.Close()
+		abort(ps.conn)
 	}
 	f.reassign(ps)
 	f.broadcast()
