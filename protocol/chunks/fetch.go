@@ -103,7 +103,13 @@ type item struct {
 	done   bool             // delivered or given up
 	failed map[peer.ID]bool // peers that answered with an error for it
 	asked  int              // peers it is in flight at
+	at     map[peer.ID]bool // which ones
 }
+
+// maxCopies is how many peers one chunk may be in flight at: 2 in the
+// endgame, when a peer with room and nothing pending re-requests a chunk
+// still waiting at another (slower) peer; the first answer wins.
+const maxCopies = 2
 
 type peerState struct {
 	id       peer.ID
@@ -176,7 +182,10 @@ type fetch struct {
 // deliver (called from one goroutine at a time; the data is not reused). A
 // chunk a peer lacks is retried at the others; a peer that sends bad data is
 // dropped for the rest of the transfer, penalised, and its chunks go to the
-// others. It returns when every chunk is delivered or known unavailable
+// others. When nothing is left to ask for, a peer with room re-requests
+// chunks still waiting at another peer (endgame), so one slow or stalled peer
+// does not hold up the end of the transfer; the first verified answer wins.
+// It returns when every chunk is delivered or known unavailable
 // (ErrUnavailable, with Stats.Missing), ctx ends, or deliver fails.
 func Fetch(ctx context.Context, opts FetchOptions, want []cid.Cid, peers []peer.ID, deliver func(cid.Cid, []byte) error) (Stats, error) {
 	if opts.MaxInFlight <= 0 {
@@ -209,7 +218,7 @@ func Fetch(ctx context.Context, opts FetchOptions, want []cid.Cid, peers []peer.
 		if _, dup := f.items[c.KeyString()]; dup {
 			continue
 		}
-		it := &item{c: c, failed: make(map[peer.ID]bool)}
+		it := &item{c: c, failed: make(map[peer.ID]bool), at: make(map[peer.ID]bool)}
 		f.items[c.KeyString()] = it
 		f.remaining++
 		if f.servable(it) {
@@ -297,12 +306,18 @@ func (f *fetch) requeue(it *item) {
 	}
 }
 
-// take picks up to n pending items p may serve. mu held.
+// mayServe: p may be asked for it. mu held.
+func (f *fetch) mayServe(ps *peerState, it *item) bool {
+	return !it.done && !it.failed[ps.id] && !it.at[ps.id] && f.opts.Has(ps.id, it.c)
+}
+
+// take picks up to n pending items p may serve; if there are none, up to n
+// endgame copies of items in flight at other peers. mu held.
 func (f *fetch) take(ps *peerState, n int) []*item {
 	var out []*item
 	kept := f.pending[:0]
 	for _, it := range f.pending {
-		if len(out) < n && !it.failed[ps.id] && f.opts.Has(ps.id, it.c) {
+		if len(out) < n && f.mayServe(ps, it) {
 			out = append(out, it)
 			continue
 		}
@@ -310,20 +325,52 @@ func (f *fetch) take(ps *peerState, n int) []*item {
 	}
 	clear(f.pending[len(kept):])
 	f.pending = kept
+	if len(out) > 0 || len(f.pending) > 0 {
+		return out
+	}
+	f.endgame(ps, func(it *item) bool {
+		out = append(out, it)
+		it.at[ps.id] = true // reserved now so it is not picked twice
+		return len(out) < n
+	})
+	for _, it := range out {
+		delete(it.at, ps.id)
+	}
 	return out
 }
 
-// canTake: p has window room and a pending item it may serve. mu held.
+// endgame calls fn with each item in flight at another peer that p could
+// also be asked for, oldest first per peer, until fn returns false. mu held.
+func (f *fetch) endgame(ps *peerState, fn func(*item) bool) {
+	for _, other := range f.peers {
+		if other == ps || other.dropped {
+			continue
+		}
+		for _, s := range other.queue {
+			if s.it.asked < maxCopies && f.mayServe(ps, s.it) && !fn(s.it) {
+				return
+			}
+		}
+	}
+}
+
+// canTake: p has window room and a pending item (or, with nothing pending,
+// an endgame copy) it may serve. mu held.
 func (f *fetch) canTake(ps *peerState) bool {
 	if ps.inflight >= ps.window {
 		return false
 	}
 	for _, it := range f.pending {
-		if !it.failed[ps.id] && f.opts.Has(ps.id, it.c) {
+		if f.mayServe(ps, it) {
 			return true
 		}
 	}
-	return false
+	if len(f.pending) > 0 {
+		return false
+	}
+	found := false
+	f.endgame(ps, func(*item) bool { found = true; return false })
+	return found
 }
 
 func (f *fetch) runPeer(ctx context.Context, ps *peerState) {
@@ -368,6 +415,7 @@ func (f *fetch) runPeer(ctx context.Context, ps *peerState) {
 		for i, it := range batch {
 			cids[i] = it.c
 			it.asked++
+			it.at[ps.id] = true
 			ps.inflight++
 			ps.queue = append(ps.queue, sent{it: it, at: now})
 		}
@@ -412,6 +460,7 @@ func (f *fetch) readPeer(ps *peerState, cl *Client) {
 		ps.inflight--
 		f.armTimeout(ps)
 		it.asked--
+		delete(it.at, ps.id)
 		if res.Err != nil {
 			it.failed[ps.id] = true
 			f.requeue(it)
@@ -494,6 +543,7 @@ func (f *fetch) reassign(ps *peerState) {
 	ps.inflight, ps.queue = 0, nil
 	for _, s := range queue {
 		s.it.asked--
+		delete(s.it.at, ps.id)
 		s.it.failed[ps.id] = true
 		f.requeue(s.it)
 	}

@@ -240,7 +240,8 @@ func TestFetchOverTCP(t *testing.T) {
 }
 
 // A peer that accepts requests and never answers is dropped after the
-// response timeout (without penalty) and its chunks come from the others.
+// response timeout, without penalty; the chunks only it had are reported
+// missing instead of hanging the transfer, and the rest arrives.
 func TestFetchDropsSilentPeer(t *testing.T) {
 	src, want := testChunks(t, 40, 1000)
 	client, servers := swarmHosts(t, []mocknet.LinkOptions{{}, {}}, []Source{src, src})
@@ -255,10 +256,15 @@ func TestFetchDropsSilentPeer(t *testing.T) {
 		}
 		_, _ = io.Copy(io.Discard, s)
 	})
+	onlySilent := map[string]bool{}
+	for _, c := range want[:5] {
+		onlySilent[c.KeyString()] = true
+	}
 	var col collector
 	var penalised int
 	opts := FetchOptions{Folder: testFolder, ResponseTimeout: 300 * time.Millisecond,
 		Penalize: func(peer.ID, error) { penalised++ },
+		Has:      func(p peer.ID, c cid.Cid) bool { return p == silent || !onlySilent[c.KeyString()] },
 		Open: func(ctx context.Context, p peer.ID) (io.ReadWriteCloser, error) {
 			if p == honest {
 				<-requested // the silent peer holds requests before the honest one starts
@@ -266,10 +272,15 @@ func TestFetchDropsSilentPeer(t *testing.T) {
 			return client.NewStream(ctx, p, ProtocolID)
 		}}
 	stats, err := Fetch(t.Context(), opts, want, []peer.ID{silent, honest}, col.deliver)
-	if err != nil {
-		t.Fatal(err)
+	if !errors.Is(err, ErrUnavailable) || len(stats.Missing) != 5 {
+		t.Fatalf("err %v, missing %d", err, len(stats.Missing))
 	}
-	col.check(t, want)
+	for _, c := range stats.Missing {
+		if !onlySilent[c.KeyString()] {
+			t.Fatalf("%s missing but the honest peer had it", c)
+		}
+	}
+	col.check(t, want[5:])
 	if d := stats.Peers[silent].Dropped; !errors.Is(d, ErrTimeout) || errors.Is(d, ErrBadPeer) || penalised != 0 {
 		t.Fatalf("silent peer: dropped %v, penalised %d", d, penalised)
 	}
@@ -292,5 +303,44 @@ func TestFetchCancelled(t *testing.T) {
 	_, err := Fetch(ctx, opts, want, []peer.ID{servers[0].ID()}, (&collector{}).deliver)
 	if !errors.Is(err, context.Canceled) {
 		t.Fatalf("err = %v", err)
+	}
+}
+
+// Endgame: a peer that holds requests and never answers does not hold up the
+// transfer; the honest peer is asked for those chunks too, long before the
+// response timeout.
+func TestFetchEndgame(t *testing.T) {
+	src, want := testChunks(t, 40, 1000)
+	client, servers := swarmHosts(t, []mocknet.LinkOptions{{}, {}}, []Source{src, src})
+	honest, stalled := servers[0].ID(), servers[1].ID()
+	requested := make(chan struct{})
+	var once sync.Once
+	servers[1].SetStreamHandler(ProtocolID, func(s network.Stream) {
+		var b [1]byte
+		if _, err := s.Read(b[:]); err == nil {
+			once.Do(func() { close(requested) })
+		}
+		_, _ = io.Copy(io.Discard, s)
+	})
+	ctx, cancel := context.WithTimeout(t.Context(), 20*time.Second)
+	defer cancel()
+	opts := FetchOptions{Folder: testFolder, ResponseTimeout: time.Hour,
+		Open: func(ctx context.Context, p peer.ID) (io.ReadWriteCloser, error) {
+			if p == honest {
+				<-requested
+			}
+			return client.NewStream(ctx, p, ProtocolID)
+		}}
+	var col collector
+	stats, err := Fetch(ctx, opts, want, []peer.ID{stalled, honest}, col.deliver)
+	if err != nil {
+		t.Fatal(err)
+	}
+	col.check(t, want)
+	if s := stats.Peers[stalled]; s.Asked == 0 || s.Chunks != 0 || s.Dropped != nil {
+		t.Fatalf("stalled peer: %+v", *s)
+	}
+	if h := stats.Peers[honest]; h.Chunks != len(want) || h.Asked != len(want) {
+		t.Fatalf("honest peer: %+v", *h)
 	}
 }
