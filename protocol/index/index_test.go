@@ -191,7 +191,7 @@ func (m memSource) Since(folder string, dev store.DeviceID, from uint64, fn func
 		return wire.ErrNotFound
 	}
 	for _, fi := range m[dev] {
-		if fi.Seq > from {
+		if fi.Seq >= from {
 			if err := fn(fi); err != nil {
 				return err
 			}
@@ -386,4 +386,16 @@ func FuzzFetch(f *testing.F) {
 			return nil
 		})
 	})
+}
+
+func TestValidateLogHeads(t *testing.T) {
+	key, _ := testkeys.Key(t, 1)
+	fi := version(t, key, "a", 1, "x")
+	fi.LogHeads = []cid.Cid{fi.LogHeads[1], fi.LogHeads[0]}
+	if Validate(fi) == nil {
+		t.Fatal("unsorted heads accepted")
+	}
+	if _, err := SignVersion(testFolder, fi, key); err == nil {
+		t.Fatal("signed a version with unsorted heads")
+	}
 }
