@@ -2,10 +2,10 @@ package index
 
 import (
 	"context"
-	"math"
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"time"
 
 	"github.com/libp2p/go-libp2p/core/host"
