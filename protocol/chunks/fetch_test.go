@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"io"
+	"net"
+	"runtime"
 	"math/rand/v2"
 	"sync"
 	"testing"
@@ -342,5 +344,34 @@ func TestFetchEndgame(t *testing.T) {
 	}
 	if h := stats.Peers[honest]; h.Chunks != len(want) || h.Asked != len(want) {
 		t.Fatalf("honest peer: %+v", *h)
+	}
+}
+
+// Fetch leaves no goroutine behind: workers, readers and timers end before
+// it returns, and the streams it opened are closed (so the servers end too).
+func TestFetchLeavesNoGoroutines(t *testing.T) {
+	src, want := testChunks(t, 50, 1000)
+	before := runtime.NumGoroutine()
+	var servers sync.WaitGroup
+	open := func(ctx context.Context, p peer.ID) (io.ReadWriteCloser, error) {
+		c, s := net.Pipe()
+		servers.Go(func() {
+			_ = NewServer(src, denyPrefix("")).Serve(context.Background(), s, p)
+			s.Close()
+		})
+		return c, nil
+	}
+	var col collector
+	if _, err := Fetch(t.Context(), FetchOptions{Folder: testFolder, Open: open}, want, []peer.ID{"a", "b", "c"}, col.deliver); err != nil {
+		t.Fatal(err)
+	}
+	col.check(t, want)
+	servers.Wait()
+	deadline := time.Now().Add(5 * time.Second)
+	for runtime.NumGoroutine() > before {
+		if time.Now().After(deadline) {
+			t.Fatalf("%d goroutines before, %d after", before, runtime.NumGoroutine())
+		}
+		runtime.Gosched()
 	}
 }
