@@ -399,3 +399,16 @@ func TestValidateLogHeads(t *testing.T) {
 		t.Fatal("signed a version with unsorted heads")
 	}
 }
+
+// A version the server cannot vouch for (unsigned) is withheld rather than
+// breaking the exchange for every other entry.
+func TestServeWithholdsUnsigned(t *testing.T) {
+	key, id := testkeys.Key(t, 1)
+	unsigned := version(t, key, "b", 2, "y")
+	unsigned.Signature = nil
+	src := memSource{store.DeviceID(id): {version(t, key, "a", 1, "x"), unsigned, version(t, key, "c", 3, "z")}}
+	got, end, err, serr := exchange(t, src, denyPrefix(""), Request{Folder: testFolder, Device: store.DeviceID(id)})
+	if err != nil || serr != nil || len(got) != 2 || end.Through != 3 {
+		t.Fatalf("got %d entries, end %+v, %v %v", len(got), end, err, serr)
+	}
+}

@@ -103,8 +103,10 @@ func (s *Server) Serve(ctx context.Context, rw io.ReadWriter, remote peer.ID) er
 			return fmt.Errorf("index source returned %q seq %d by %s out of order: %w", fi.Path, fi.Seq, peer.ID(fi.Author), wire.ErrInternal)
 		}
 		end.Through = fi.Seq
-		if !s.acc.CanRead(req.Folder, remote, fi.Path) || Validate(fi) != nil {
-			return nil // withheld; the client still learns Through
+		if !s.acc.CanRead(req.Folder, remote, fi.Path) || len(fi.Signature) == 0 || Validate(fi) != nil {
+			// Withheld (unreadable for the requester, or a version no
+			// receiver could accept); the client still learns Through.
+			return nil
 		}
 		var one wire.Encoder
 		appendEntry(&one, fi)
