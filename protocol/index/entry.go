@@ -26,6 +26,10 @@ const (
 	MaxEntrySize = MaxChunksPerFile*(wire.MaxCIDLength+4) + 1<<20
 )
 
+// chunkPrealloc bounds the chunk-list capacity allocated before chunks are
+// decoded.
+const chunkPrealloc = 1024
+
 // Chunk is the wire form of a store.ChunkRef.
 type Chunk struct {
 	CID  cid.Cid
@@ -121,7 +125,10 @@ func decodeEntry(d *wire.Decoder) store.FileInfo {
 	fi.ModTime = d.Varint()
 	fi.SymlinkTarget = d.String(MaxPathLength, "symlink target")
 	if n := d.Count(MaxChunksPerFile, "chunks"); n > 0 {
-		fi.Chunks = make([]store.ChunkRef, 0, n)
+		// Grow as chunks decode rather than trusting the count: a count is
+		// only checked against the bytes left, and a ChunkRef in memory is
+		// larger than the smallest bytes that could claim to encode one.
+		fi.Chunks = make([]store.ChunkRef, 0, min(n, chunkPrealloc))
 		for range n {
 			c := d.CID()
 			size := d.Uvarint()
