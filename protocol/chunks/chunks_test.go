@@ -90,6 +90,13 @@ func TestGolden(t *testing.T) {
 	for name, v := range vectors {
 		golden.Check(t, name, v, *update)
 	}
+	// The server's one-copy encoder writes the same bytes.
+	if got := (Response{CID: a, Data: []byte("chunk a")}).appendFrame(nil); !bytes.Equal(got, vectors["response_ok_v1"]) {
+		t.Fatalf("appendFrame %x", got)
+	}
+	if got := (Response{CID: b, Code: wire.CodeNoAccess}).appendFrame(nil); !bytes.Equal(got, vectors["response_noaccess_v1"]) {
+		t.Fatalf("appendFrame %x", got)
+	}
 	f, err := wire.ReadFrameBytes(golden.Read(t, "request_v1"), serverLimits)
 	if err != nil {
 		t.Fatal(err)

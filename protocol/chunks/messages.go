@@ -1,6 +1,8 @@
 package chunks
 
 import (
+	"encoding/binary"
+
 	"github.com/ipfs/go-cid"
 	"github.com/meshfold/meshfold/protocol/wire"
 )
@@ -68,6 +70,20 @@ func (r Response) Marshal() []byte {
 	e.Byte(byte(r.Code))
 	e.Bytes(r.Data)
 	return e.Out()
+}
+
+// appendFrame appends r as a whole frame to dst, copying Data once (the
+// server's hot path: Marshal then wire.AppendFrame would copy it twice).
+func (r Response) appendFrame(dst []byte) []byte {
+	var head wire.Encoder
+	head.CID(r.CID)
+	head.Byte(byte(r.Code))
+	head.Uvarint(uint64(len(r.Data)))
+	n := len(head.Out()) + len(r.Data)
+	dst = append(dst, byte(wire.TypeChunkResponse), wire.Version1)
+	dst = binary.AppendUvarint(dst, uint64(n))
+	dst = append(dst, head.Out()...)
+	return append(dst, r.Data...)
 }
 
 // UnmarshalResponse decodes a Response payload. Data aliases b.

@@ -60,6 +60,7 @@ func (s *Server) Register(h host.Host) {
 func (s *Server) Serve(ctx context.Context, rw io.ReadWriter, remote peer.ID) error {
 	defer wire.Bind(ctx, rw)()
 	d, hasDeadline := rw.(interface{ SetDeadline(time.Time) error })
+	var buf []byte // one frame at a time, reused: Write is done with it on return
 	for {
 		if hasDeadline {
 			_ = d.SetDeadline(time.Now().Add(IdleTimeout))
@@ -94,8 +95,9 @@ func (s *Server) Serve(ctx context.Context, rw io.ReadWriter, remote peer.ID) er
 			if hasDeadline {
 				_ = d.SetDeadline(time.Now().Add(IdleTimeout))
 			}
-			if err := wire.WriteFrame(rw, wire.TypeChunkResponse, resp.Marshal()); err != nil {
-				return err
+			buf = resp.appendFrame(buf[:0])
+			if _, err := rw.Write(buf); err != nil {
+				return fmt.Errorf("writing chunk response: %w", err)
 			}
 		}
 	}
