@@ -110,11 +110,20 @@ func TestFetchDropsCorruptPeer(t *testing.T) {
 		mu        sync.Mutex
 		penalised = map[peer.ID]error{}
 	)
-	opts := FetchOptions{Folder: testFolder, Open: OpenWith(client), Penalize: func(p peer.ID, reason error) {
-		mu.Lock()
-		defer mu.Unlock()
-		penalised[p] = reason
-	}}
+	caught := make(chan struct{})
+	opts := FetchOptions{Folder: testFolder,
+		Penalize: func(p peer.ID, reason error) {
+			mu.Lock()
+			defer mu.Unlock()
+			penalised[p] = reason
+			close(caught)
+		},
+		Open: func(ctx context.Context, p peer.ID) (io.ReadWriteCloser, error) {
+			if p == honest {
+				<-caught // the bad peer is asked first and caught before the honest one starts
+			}
+			return OpenWith(client)(ctx, p)
+		}}
 	var col collector
 	stats, err := Fetch(t.Context(), opts, want, []peer.ID{bad, honest}, col.deliver)
 	if err != nil {
