@@ -43,6 +43,13 @@ func (r *recordTopic) count() int {
 	return len(r.got)
 }
 
+// record returns the i-th record and when it was published.
+func (r *recordTopic) record(i int) (*FolderState, time.Time) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.got[i], r.at[i]
+}
+
 // In virtual time: one record at start, a burst of changes coalesced into
 // one record no sooner than MinInterval after the last, and heartbeats.
 func TestPublisherCoalescesAndHeartbeats(t *testing.T) {
@@ -58,9 +65,13 @@ func TestPublisherCoalescesAndHeartbeats(t *testing.T) {
 			defer mu.Unlock()
 			return FolderState{Folder: testFolder, Seq: seq}
 		}
-		var errs []error
+		var (
+			errMu sync.Mutex
+			errs  []error
+		)
+		onError := func(err error) { errMu.Lock(); defer errMu.Unlock(); errs = append(errs, err) }
 		p, err := NewPublisher(topic, PublisherConfig{Key: key, Snapshot: snapshot,
-			MinInterval: time.Second, Heartbeat: time.Minute, OnError: func(err error) { errs = append(errs, err) }})
+			MinInterval: time.Second, Heartbeat: time.Minute, OnError: onError})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -68,8 +79,11 @@ func TestPublisherCoalescesAndHeartbeats(t *testing.T) {
 		done := make(chan error)
 		go func() { done <- p.Serve(ctx) }()
 		synctest.Wait()
-		if topic.count() != 1 || topic.got[0].Device != id {
+		if topic.count() != 1 {
 			t.Fatalf("at start: %d records", topic.count())
+		}
+		if first, _ := topic.record(0); first.Device != id {
+			t.Fatalf("record signed by %s", first.Device)
 		}
 
 		for i := range 10 { // a burst of local changes
@@ -84,17 +98,25 @@ func TestPublisherCoalescesAndHeartbeats(t *testing.T) {
 		}
 		time.Sleep(time.Second)
 		synctest.Wait()
-		if topic.count() != 2 || topic.got[1].Seq != 10 {
+		if topic.count() != 2 {
 			t.Fatalf("after the burst: %d records", topic.count())
 		}
-		if gap := topic.at[1].Sub(topic.at[0]); gap < time.Second {
+		second, at1 := topic.record(1)
+		_, at0 := topic.record(0)
+		if second.Seq != 10 {
+			t.Fatalf("coalesced record has seq %d, want the latest (10)", second.Seq)
+		}
+		if gap := at1.Sub(at0); gap < time.Second {
 			t.Fatalf("records %v apart, MinInterval 1s", gap)
 		}
 
 		time.Sleep(time.Minute) // no change: a heartbeat
 		synctest.Wait()
-		if topic.count() != 3 || topic.got[2].Seq != 10 {
+		if topic.count() != 3 {
 			t.Fatalf("after a heartbeat: %d records", topic.count())
+		}
+		if third, _ := topic.record(2); third.Seq != 10 {
+			t.Fatalf("heartbeat record has seq %d", third.Seq)
 		}
 
 		topic.mu.Lock()
@@ -103,9 +125,11 @@ func TestPublisherCoalescesAndHeartbeats(t *testing.T) {
 		p.Changed()
 		time.Sleep(time.Second)
 		synctest.Wait()
+		errMu.Lock()
 		if len(errs) != 1 {
 			t.Fatalf("errors reported: %v", errs)
 		}
+		errMu.Unlock()
 		cancel()
 		if err := <-done; !errors.Is(err, context.Canceled) {
 			t.Fatalf("Serve returned %v", err)
