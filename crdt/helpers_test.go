@@ -127,3 +127,5 @@ func mkdir(tb testing.TB, l *Log, a *actor, parent NodeID, name string) NodeID {
 	tb.Helper()
 	return RefOf(must(tb, l, a, CreateFolder{Parent: parent, Name: name}).ID)
 }
+
+func marshalPub(p crypto.PubKey) ([]byte, error) { return crypto.MarshalPublicKey(p) }

@@ -428,7 +428,7 @@ func (l *Log) VersionVerdict(author peer.ID, heads []cid.Cid, path string, fence
 	}
 	after := func(ix int) bool { // the op at ix causally follows every head
 		for _, h := range vs.hs {
-			if h.ix != ix && !l.isAnc(h.ix, ix) {
+			if !l.isAnc(h.ix, ix) {
 				return false
 			}
 		}
