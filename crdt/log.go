@@ -96,6 +96,11 @@ func New(genesisRaw []byte, store OpStore) (*Log, error) {
 	if err != nil {
 		return nil, err
 	}
+	return newFromGenesis(op, store)
+}
+
+// newFromGenesis opens a log from a decoded, verified genesis op.
+func newFromGenesis(op *Op, store OpStore) (*Log, error) {
 	g, ok := op.Body.(Genesis)
 	if !ok {
 		return nil, ErrNotGenesis
@@ -242,12 +247,30 @@ type MergeResult struct {
 // refused ops are listed in the result.
 func (l *Log) Merge(raws [][]byte) (MergeResult, error) {
 	var res MergeResult
+	ops := make([]*Op, 0, len(raws))
 	for _, raw := range raws {
+		// An op's ID is the hash of its bytes: bytes we hold were verified
+		// when they arrived, so duplicates cost a hash, not a signature check.
+		if len(raw) <= MaxOpSize {
+			if k := opCID(raw).KeyString(); l.byKey[k] != nil || l.pending[k] != nil {
+				continue
+			}
+		}
 		op, err := DecodeOp(raw)
 		if err != nil {
 			res.Rejected = append(res.Rejected, err)
 			continue
 		}
+		ops = append(ops, op)
+	}
+	err := l.mergeOps(ops, &res)
+	return res, err
+}
+
+// mergeOps adds decoded, statically valid ops.
+func (l *Log) mergeOps(ops []*Op, res *MergeResult) error {
+	defer l.settle()
+	for _, op := range ops {
 		if op.Kind == KindGenesis {
 			if !op.ID.Equals(l.folder) {
 				res.Rejected = append(res.Rejected, ErrWrongFolder)
@@ -284,13 +307,11 @@ func (l *Log) Merge(raws [][]byte) (MergeResult, error) {
 		res.Added += added
 		res.Rejected = append(res.Rejected, errs...)
 		if err != nil {
-			l.settle()
-			return res, err
+			return err
 		}
 	}
 	res.Pending = len(l.pending)
-	l.settle()
-	return res, nil
+	return nil
 }
 
 // insertCascade inserts op and then every pending op it unblocks.
@@ -568,4 +589,13 @@ func BuildOp(dev Signer, folder cid.Cid, seq uint64, parents []*Op, time int64, 
 		}
 	}
 	return signOp(dev, folder, seq, ids, lamport+1, time, body)
+}
+
+// DropPending empties the buffer of ops waiting for parents. The node calls
+// it when its own timer says the wait has gone on too long (LOG-RULES R3);
+// the log has no clock of its own.
+func (l *Log) DropPending() {
+	l.pending = map[string]*Op{}
+	l.waiting = map[string][]string{}
+	l.pendBytes = 0
 }
