@@ -44,35 +44,66 @@ func TestPendingAndMissing(t *testing.T) {
 }
 
 func TestPendingBound(t *testing.T) {
-	l, f, _ := team(t)
-	r := fork(t, l)
-	first := must(t, l, f, CreateFolder{Name: "first"})
-	var raws [][]byte
-	for i := 0; i < MaxPendingOps+1; i++ {
-		op, err := l.Build(f.dev, CreateFolder{Name: "n"}, 0)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if _, err := l.Merge([][]byte{op.Raw}); err != nil {
-			t.Fatal(err)
-		}
-		raws = append(raws, op.Raw)
-	}
-	res, err := r.Merge(raws)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if res.Pending != MaxPendingOps || len(res.Rejected) != 1 || !errors.Is(res.Rejected[0], ErrPendingFull) {
-		t.Fatalf("pending %d rejected %v", res.Pending, len(res.Rejected))
-	}
-	if _, err := r.Merge([][]byte{first.Raw}); err != nil {
-		t.Fatal(err)
-	}
-	if r.Pending() != 0 || r.Len() != l.Len()-1 {
-		t.Fatalf("after unblocking: pending %d len %d/%d", r.Pending(), r.Len(), l.Len())
-	}
-	if miss := r.Missing(); len(miss) != 0 {
-		t.Fatalf("missing %v", miss)
+	for _, c := range []struct {
+		name        string
+		ops, bytes  int
+		wantPending int
+	}{
+		{"op count", 50, MaxPendingBytes, 50},
+		{"bytes", MaxPendingOps, 40 * 250, 0}, // wantPending computed below
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			l, f, _ := team(t)
+			r := fork(t, l)
+			r.maxPendingOps, r.maxPendingBytes = c.ops, c.bytes
+			first := must(t, l, f, CreateFolder{Name: "first"})
+			var raws [][]byte
+			size := 0
+			for i := 0; i < 60; i++ {
+				op := must(t, l, f, CreateFolder{Name: "n"})
+				raws = append(raws, op.Raw)
+				if size+len(op.Raw) <= c.bytes {
+					size += len(op.Raw)
+				}
+			}
+			want := c.wantPending
+			if want == 0 {
+				want = 0
+				total := 0
+				for _, raw := range raws {
+					if total+len(raw) > c.bytes {
+						break
+					}
+					total += len(raw)
+					want++
+				}
+			}
+			res, err := r.Merge(raws)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if res.Pending != want || len(res.Rejected) != len(raws)-want {
+				t.Fatalf("pending %d rejected %d, want %d pending", res.Pending, len(res.Rejected), want)
+			}
+			for _, e := range res.Rejected {
+				if !errors.Is(e, ErrPendingFull) {
+					t.Fatal(e)
+				}
+			}
+			if _, err := r.Merge([][]byte{first.Raw}); err != nil {
+				t.Fatal(err)
+			}
+			if r.Pending() != 0 || r.Len() != l.Len()-(len(raws)-want) {
+				t.Fatalf("after unblocking: pending %d len %d/%d", r.Pending(), r.Len(), l.Len())
+			}
+			// The refused ones arrive again and now fit.
+			if _, err := r.Merge(raws); err != nil || string(r.Digest()) != string(l.Digest()) {
+				t.Fatalf("not converged: %v", err)
+			}
+			if miss := r.Missing(); len(miss) != 0 {
+				t.Fatalf("missing %v", miss)
+			}
+		})
 	}
 }
 
