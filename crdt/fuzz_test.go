@@ -54,7 +54,6 @@ func everyKind(tb testing.TB) (*Log, [][]byte) {
 	must(tb, l, m, SuspendLink{Link: lnk})
 	must(tb, l, m, ResumeLink{Link: lnk})
 	must(tb, l, m, RevokeLink{Link: lnk})
-	must(tb, l, y, AddDevice{Cert: y.cert})
 	must(tb, l, y, Renounce{Node: RootNode})
 	must(tb, l, f, DeleteFolder{Node: n})
 	must(tb, l, f, DeleteShare{})
