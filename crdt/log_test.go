@@ -5,6 +5,7 @@ import (
 	"testing"
 
 	"github.com/ipfs/go-cid"
+	mh "github.com/multiformats/go-multihash"
 )
 
 // TestPendingAndMissing: ops whose parents are missing wait; Missing names
@@ -245,5 +246,19 @@ func TestLoadAndDelete(t *testing.T) {
 	if err := refused(t, l, f, CreateFolder{Name: "b"}); !errors.Is(err, ErrShareDeleted) {
 		t.Fatalf("after delete: %v", err)
 	}
-	var _ cid.Cid
+}
+
+// TestOpIDIsBlake3Multihash: an op's ID is the standard CIDv1 (dag-cbor) of
+// the BLAKE3-256 multihash of its bytes, as go-multihash computes it.
+func TestOpIDIsBlake3Multihash(t *testing.T) {
+	l, _, _ := team(t, RoleViewer)
+	for _, raw := range append(l.OpsSince(nil), nil, make([]byte, 5000)) {
+		h, err := mh.Sum(raw, mh.BLAKE3, 32)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if want := cid.NewCidV1(cid.DagCBOR, h); !opCID(raw).Equals(want) {
+			t.Fatalf("ID %s, want %s", opCID(raw), want)
+		}
+	}
 }
