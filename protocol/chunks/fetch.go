@@ -1,0 +1,445 @@
+package chunks
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"math"
+	"sync"
+	"time"
+
+	"github.com/ipfs/go-cid"
+	"github.com/libp2p/go-libp2p/core/host"
+	"github.com/libp2p/go-libp2p/core/peer"
+	"github.com/meshfold/meshfold/protocol/wire"
+	"github.com/meshfold/meshfold/store"
+)
+
+// Fetcher defaults.
+const (
+	// DefaultMaxInFlight is the most chunks requested and not yet received
+	// from one peer.
+	DefaultMaxInFlight = 32
+	// InitialWindow is a peer's window before its rate is measured.
+	InitialWindow = 4
+	// DefaultTargetQueue is how much work, in time at its measured rate, a
+	// peer is given ahead: its window is rate x TargetQueue bytes.
+	DefaultTargetQueue = 200 * time.Millisecond
+)
+
+// ErrUnavailable: no usable peer could supply some of the wanted chunks.
+var ErrUnavailable = errors.New("chunks unavailable from every peer")
+
+// ErrBadPeer is what Penalize receives as the reason for peers that sent
+// data that does not match its CID or broke the protocol.
+var ErrBadPeer = errors.New("peer sent bad data")
+
+// FetchOptions configures one transfer.
+type FetchOptions struct {
+	Folder string
+	// Open opens a chunk stream to a peer (OpenWith gives one for a host).
+	Open func(ctx context.Context, p peer.ID) (io.ReadWriteCloser, error)
+	// Has says whether peer p has chunk c; nil means every peer has every
+	// chunk.
+	Has func(p peer.ID, c cid.Cid) bool
+	// Penalize is told about a peer dropped for bad data (the error wraps
+	// ErrBadPeer). May be nil.
+	Penalize func(p peer.ID, reason error)
+	// MaxInFlight bounds each peer's window in chunks; 0 means
+	// DefaultMaxInFlight.
+	MaxInFlight int
+	// TargetQueue sizes windows from measured rates; 0 means
+	// DefaultTargetQueue.
+	TargetQueue time.Duration
+	// Now is the clock; nil means time.Now.
+	Now func() time.Time
+}
+
+// OpenWith returns a FetchOptions.Open that opens ProtocolID streams on h.
+func OpenWith(h host.Host) func(ctx context.Context, p peer.ID) (io.ReadWriteCloser, error) {
+	return func(ctx context.Context, p peer.ID) (io.ReadWriteCloser, error) {
+		return h.NewStream(ctx, p, ProtocolID)
+	}
+}
+
+// PeerStats is what one peer did in a transfer.
+type PeerStats struct {
+	Requests int     // Request messages sent
+	Asked    int     // chunks requested
+	Chunks   int     // verified chunks delivered from it
+	Bytes    int64   // their bytes
+	Rate     float64 // last EWMA estimate, bytes per second
+	Dropped  error   // why it was dropped, nil if it was not
+}
+
+// Stats is the outcome of a transfer.
+type Stats struct {
+	Peers   map[peer.ID]*PeerStats
+	Missing []cid.Cid // chunks no peer could supply
+}
+
+type item struct {
+	c      cid.Cid
+	done   bool             // delivered or given up
+	failed map[peer.ID]bool // peers that answered with an error for it
+	asked  int              // peers it is in flight at
+}
+
+type peerState struct {
+	id       peer.ID
+	window   int
+	inflight int
+	queue    []sent // in-flight chunks, in request order
+	lastRecv time.Time
+	rate     ewma
+	avgChunk float64
+	dropped  bool
+	stats    *PeerStats
+	conn     io.Closer
+}
+
+type sent struct {
+	it *item
+	at time.Time
+}
+
+type fetch struct {
+	opts    FetchOptions
+	deliver func(cid.Cid, []byte) error
+
+	mu        sync.Mutex
+	changed   chan struct{} // closed and replaced on every state change
+	pending   []*item       // not done, not in flight anywhere
+	items     map[string]*item
+	remaining int
+	peers     map[peer.ID]*peerState
+	finished  bool
+	fatal     error
+	missing   []cid.Cid
+
+	deliverMu sync.Mutex
+}
+
+// Fetch gets every chunk in want from peers and passes each, verified, to
+// deliver (called from one goroutine at a time; the data is not reused). A
+// chunk a peer lacks is retried at the others; a peer that sends bad data is
+// dropped for the rest of the transfer, penalised, and its chunks go to the
+// others. It returns when every chunk is delivered or known unavailable
+// (ErrUnavailable, with Stats.Missing), ctx ends, or deliver fails.
+func Fetch(ctx context.Context, opts FetchOptions, want []cid.Cid, peers []peer.ID, deliver func(cid.Cid, []byte) error) (Stats, error) {
+	if opts.MaxInFlight <= 0 {
+		opts.MaxInFlight = DefaultMaxInFlight
+	}
+	if opts.TargetQueue <= 0 {
+		opts.TargetQueue = DefaultTargetQueue
+	}
+	if opts.Now == nil {
+		opts.Now = time.Now
+	}
+	if opts.Has == nil {
+		opts.Has = func(peer.ID, cid.Cid) bool { return true }
+	}
+	f := &fetch{opts: opts, deliver: deliver, changed: make(chan struct{}),
+		items: make(map[string]*item), peers: make(map[peer.ID]*peerState)}
+	stats := Stats{Peers: make(map[peer.ID]*PeerStats)}
+	for _, p := range peers {
+		if _, dup := f.peers[p]; dup {
+			continue
+		}
+		ps := &peerState{id: p, window: min(InitialWindow, opts.MaxInFlight), stats: &PeerStats{}}
+		f.peers[p] = ps
+		stats.Peers[p] = ps.stats
+	}
+	for _, c := range want {
+		if _, dup := f.items[c.KeyString()]; dup {
+			continue
+		}
+		it := &item{c: c, failed: make(map[peer.ID]bool)}
+		f.items[c.KeyString()] = it
+		f.remaining++
+		if f.servable(it) {
+			f.pending = append(f.pending, it)
+		} else {
+			f.giveUp(it)
+		}
+	}
+
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	var wg sync.WaitGroup
+	for _, ps := range f.peers {
+		wg.Go(func() { f.runPeer(ctx, ps) })
+	}
+	f.mu.Lock()
+	for f.remaining > 0 && f.fatal == nil && ctx.Err() == nil {
+		ch := f.changed
+		f.mu.Unlock()
+		select {
+		case <-ch:
+		case <-ctx.Done():
+		}
+		f.mu.Lock()
+	}
+	f.finished = true
+	f.broadcast()
+	err := f.fatal
+	f.mu.Unlock()
+	cancel()
+	wg.Wait()
+
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	for _, ps := range f.peers {
+		ps.stats.Rate = ps.rate.bps()
+	}
+	stats.Missing = f.missing
+	switch {
+	case err != nil:
+		return stats, err
+	case f.remaining > 0:
+		return stats, fmt.Errorf("fetching chunks: %w", context.Cause(ctx))
+	case len(f.missing) > 0:
+		return stats, fmt.Errorf("%d of %d chunks: %w", len(f.missing), len(f.items), ErrUnavailable)
+	}
+	return stats, nil
+}
+
+// broadcast wakes every waiter. Call with mu held.
+func (f *fetch) broadcast() {
+	close(f.changed)
+	f.changed = make(chan struct{})
+}
+
+// servable: some peer not dropped and not failed for it has it. mu held.
+func (f *fetch) servable(it *item) bool {
+	for id, ps := range f.peers {
+		if !ps.dropped && !it.failed[id] && f.opts.Has(id, it.c) {
+			return true
+		}
+	}
+	return false
+}
+
+// giveUp marks it unavailable. mu held.
+func (f *fetch) giveUp(it *item) {
+	it.done = true
+	f.remaining--
+	f.missing = append(f.missing, it.c)
+}
+
+// requeue puts an item whose request failed back in front, or gives up on
+// it if no one is left to ask (and no one else has it in flight). mu held.
+func (f *fetch) requeue(it *item) {
+	if it.done || it.asked > 0 {
+		return
+	}
+	if f.servable(it) {
+		f.pending = append([]*item{it}, f.pending...)
+	} else {
+		f.giveUp(it)
+	}
+}
+
+// take picks up to n pending items p may serve. mu held.
+func (f *fetch) take(ps *peerState, n int) []*item {
+	var out []*item
+	kept := f.pending[:0]
+	for _, it := range f.pending {
+		if len(out) < n && !it.failed[ps.id] && f.opts.Has(ps.id, it.c) {
+			out = append(out, it)
+			continue
+		}
+		kept = append(kept, it)
+	}
+	clear(f.pending[len(kept):])
+	f.pending = kept
+	return out
+}
+
+// canTake: p has window room and a pending item it may serve. mu held.
+func (f *fetch) canTake(ps *peerState) bool {
+	if ps.inflight >= ps.window {
+		return false
+	}
+	for _, it := range f.pending {
+		if !it.failed[ps.id] && f.opts.Has(ps.id, it.c) {
+			return true
+		}
+	}
+	return false
+}
+
+func (f *fetch) runPeer(ctx context.Context, ps *peerState) {
+	conn, err := f.opts.Open(ctx, ps.id)
+	if err != nil {
+		f.drop(ps, fmt.Errorf("opening stream: %w", err), false)
+		return
+	}
+	f.mu.Lock()
+	ps.conn = conn
+	f.mu.Unlock()
+	stop := wire.Bind(ctx, conn)
+	defer stop()
+	cl := NewClient(conn, f.opts.Folder)
+	var readers sync.WaitGroup
+	readers.Go(func() { f.readPeer(ps, cl) })
+	defer func() {
+		_ = conn.Close()
+		readers.Wait()
+	}()
+
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	for {
+		for !f.finished && !ps.dropped && !f.canTake(ps) {
+			ch := f.changed
+			f.mu.Unlock()
+			<-ch
+			f.mu.Lock()
+		}
+		if f.finished || ps.dropped {
+			return
+		}
+		batch := f.take(ps, min(ps.window-ps.inflight, MaxChunksPerRequest))
+		cids := make([]cid.Cid, len(batch))
+		now := f.opts.Now()
+		for i, it := range batch {
+			cids[i] = it.c
+			it.asked++
+			ps.inflight++
+			ps.queue = append(ps.queue, sent{it: it, at: now})
+		}
+		ps.stats.Requests++
+		ps.stats.Asked += len(batch)
+		f.mu.Unlock()
+		err := cl.Send(cids)
+		f.mu.Lock()
+		if err != nil {
+			f.mu.Unlock()
+			f.drop(ps, fmt.Errorf("sending request: %w", err), false)
+			f.mu.Lock()
+			return
+		}
+	}
+}
+
+func (f *fetch) readPeer(ps *peerState, cl *Client) {
+	for {
+		res, err := cl.Recv()
+		if err != nil {
+			bad := errors.Is(err, store.ErrChunkMismatch) || errors.Is(err, wire.ErrProtocol) || errors.Is(err, wire.ErrMalformed)
+			f.drop(ps, err, bad)
+			return
+		}
+		f.mu.Lock()
+		if ps.dropped || f.finished {
+			f.mu.Unlock()
+			return
+		}
+		// The client checked res answers the oldest request.
+		it, start := ps.queue[0].it, ps.queue[0].at
+		now := f.opts.Now()
+		if ps.lastRecv.After(start) {
+			start = ps.lastRecv
+		}
+		ps.queue = ps.queue[1:]
+		ps.lastRecv = now
+		ps.inflight--
+		it.asked--
+		if res.Err != nil {
+			it.failed[ps.id] = true
+			f.requeue(it)
+			f.broadcast()
+			f.mu.Unlock()
+			continue
+		}
+		ps.rate.add(len(res.Data), now.Sub(start))
+		ps.avgChunk = ps.avgChunk*0.7 + float64(len(res.Data))*0.3
+		if ps.rate.samples == 1 {
+			ps.avgChunk = float64(len(res.Data))
+		}
+		ps.window = f.windowFor(ps)
+		dup := it.done
+		if !dup {
+			it.done = true
+			f.remaining--
+			ps.stats.Chunks++
+			ps.stats.Bytes += int64(len(res.Data))
+		}
+		f.broadcast()
+		f.mu.Unlock()
+		if dup {
+			continue
+		}
+		f.deliverMu.Lock()
+		err = f.deliver(res.CID, res.Data)
+		f.deliverMu.Unlock()
+		if err != nil {
+			f.mu.Lock()
+			if f.fatal == nil {
+				f.fatal = fmt.Errorf("delivering chunk %s: %w", res.CID, err)
+			}
+			f.broadcast()
+			f.mu.Unlock()
+			return
+		}
+	}
+}
+
+// windowFor sizes a peer's window: enough chunks to keep it busy for
+// TargetQueue at its measured rate, within [1, MaxInFlight]. mu held.
+func (f *fetch) windowFor(ps *peerState) int {
+	if ps.avgChunk <= 0 {
+		return ps.window
+	}
+	w := math.Ceil(ps.rate.bps() * f.opts.TargetQueue.Seconds() / ps.avgChunk)
+	return int(max(1, min(w, float64(f.opts.MaxInFlight))))
+}
+
+// drop removes a peer from the transfer and hands its in-flight chunks to the
+// others. Errors after the transfer finished are the streams being closed,
+// not the peer's fault.
+func (f *fetch) drop(ps *peerState, reason error, bad bool) {
+	f.mu.Lock()
+	if ps.dropped || f.finished {
+		f.mu.Unlock()
+		return
+	}
+	ps.dropped = true
+	if bad {
+		reason = fmt.Errorf("%w: %w", ErrBadPeer, reason)
+	}
+	ps.stats.Dropped = reason
+	if ps.conn != nil {
+		_ = ps.conn.Close()
+	}
+	f.reassign(ps)
+	f.broadcast()
+	f.mu.Unlock()
+	if bad && f.opts.Penalize != nil {
+		f.opts.Penalize(ps.id, reason)
+	}
+}
+
+// reassign releases the dropped peer's in-flight chunks and gives up on
+// chunks no one left can serve. mu held.
+func (f *fetch) reassign(ps *peerState) {
+	queue := ps.queue
+	ps.inflight, ps.queue = 0, nil
+	for _, s := range queue {
+		s.it.asked--
+		s.it.failed[ps.id] = true
+		f.requeue(s.it)
+	}
+	kept := f.pending[:0]
+	for _, it := range f.pending {
+		if f.servable(it) {
+			kept = append(kept, it)
+		} else {
+			f.giveUp(it)
+		}
+	}
+	clear(f.pending[len(kept):])
+	f.pending = kept
+}
