@@ -2,6 +2,9 @@ package node
 
 import (
 	"context"
+	"encoding/json"
+	"io/fs"
+	"slices"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -15,6 +18,7 @@ import (
 	pubsub "github.com/libp2p/go-libp2p-pubsub"
 	"github.com/libp2p/go-libp2p/core/crypto"
 	"github.com/libp2p/go-libp2p/core/host"
+	"github.com/libp2p/go-libp2p/core/metrics"
 	"github.com/libp2p/go-libp2p/core/peer"
 
 	"github.com/meshfold/meshfold/crdt"
@@ -65,9 +69,21 @@ type Node struct {
 	ctx    context.Context
 	cancel context.CancelFunc
 
+	bw *metrics.BandwidthCounter
+
 	mu      sync.Mutex
 	folders map[string]*Folder
 	wg      sync.WaitGroup
+}
+
+// FoldersFile lists, in the node home, the folders the node syncs (ID and
+// local directory), so a restart resumes them.
+const FoldersFile = "folders.json"
+
+// folderEntry is one line of FoldersFile.
+type folderEntry struct {
+	ID   string `json:"id"`
+	Root string `json:"root"`
 }
 
 // Open prepares a node from its home: keys (created on first start), the
@@ -101,12 +117,13 @@ func Open(cfg Config) (*Node, error) {
 		}
 		return nil, err
 	}
-	h, err := NewHost(HostConfig{Key: key, ListenAddrs: cfg.ListenAddrs})
+	bw := metrics.NewBandwidthCounter()
+	h, err := NewHost(HostConfig{Key: key, ListenAddrs: cfg.ListenAddrs, Bandwidth: bw})
 	if err != nil {
 		db.Close()
 		return nil, err
 	}
-	n := &Node{cfg: cfg, key: key, userKey: userKey, id: h.ID(), db: db, host: h, folders: map[string]*Folder{}}
+	n := &Node{cfg: cfg, key: key, userKey: userKey, id: h.ID(), db: db, host: h, bw: bw, folders: map[string]*Folder{}}
 	n.log = log.With("device", ShortID(n.id))
 	return n, nil
 }
@@ -129,7 +146,66 @@ func (n *Node) Start(ctx context.Context) error {
 		MDNS: n.cfg.MDNS, DHT: n.cfg.DHT, DHTServer: n.cfg.DHTServer,
 		Bootstrap: n.cfg.Bootstrap, AddrBook: n.db, Logger: n.log,
 	})
-	return n.disc.Start(ctx)
+	if err := n.disc.Start(ctx); err != nil {
+		return err
+	}
+	return n.resumeFolders()
+}
+
+// resumeFolders restarts every folder listed in the home. A folder that fails
+// to load is logged and skipped: the others still sync.
+func (n *Node) resumeFolders() error {
+	entries, err := n.readFolders()
+	if err != nil {
+		return err
+	}
+	for _, e := range entries {
+		log, err := crdt.Load(n.db.LogStore(e.ID))
+		if err == nil {
+			_, err = n.runFolder(log, e.Root)
+		}
+		if err != nil {
+			n.log.Error("cannot resume folder", "folder", e.ID, "root", e.Root, "err", err)
+		}
+	}
+	return nil
+}
+
+func (n *Node) readFolders() ([]folderEntry, error) {
+	raw, err := os.ReadFile(filepath.Join(n.cfg.Home, FoldersFile))
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	var entries []folderEntry
+	if err := json.Unmarshal(raw, &entries); err != nil {
+		return nil, fmt.Errorf("%s is corrupt: %w", FoldersFile, err)
+	}
+	return entries, nil
+}
+
+// saveFolders writes the folder list atomically.
+func (n *Node) saveFolders() error {
+	n.mu.Lock()
+	entries := make([]folderEntry, 0, len(n.folders))
+	for id, f := range n.folders {
+		entries = append(entries, folderEntry{ID: id, Root: f.root})
+	}
+	n.mu.Unlock()
+	slices.SortFunc(entries, func(a, b folderEntry) int { return strings.Compare(a.ID, b.ID) })
+	raw, err := json.MarshalIndent(entries, "", "  ")
+	if err != nil {
+		return err
+	}
+	return writeFileAtomic(filepath.Join(n.cfg.Home, FoldersFile), raw, 0o600)
+}
+
+// BytesOnWire is what the host has sent and received in total.
+func (n *Node) BytesOnWire() (in, out int64) {
+	t := n.bw.GetBandwidthTotals()
+	return t.TotalIn, t.TotalOut
 }
 
 // Close stops every folder, discovery, the host and the index, in that order.
@@ -180,7 +256,7 @@ func (n *Node) CreateFolder(root, name string) (*Folder, error) {
 	if err != nil {
 		return nil, err
 	}
-	return n.startFolder(log, root, true)
+	return n.startFolder(log, root)
 }
 
 // JoinFolder starts syncing a folder whose log this node already holds ops of
@@ -196,13 +272,13 @@ func (n *Node) JoinFolder(root string, ops [][]byte) (*Folder, error) {
 	if _, err := log.Merge(ops[1:]); err != nil {
 		return nil, err
 	}
-	return n.startFolder(log, root, true)
+	return n.startFolder(log, root)
 }
 
 // startFolder persists the ops of mem (a log built in memory: its ID is only
 // known once its genesis is) in the node's store, reopens the log over that
 // store, and starts the folder's runner.
-func (n *Node) startFolder(mem *crdt.Log, root string, create bool) (*Folder, error) {
+func (n *Node) startFolder(mem *crdt.Log, root string) (*Folder, error) {
 	id := mem.Folder().String()
 	ls := n.db.LogStore(id)
 	for _, raw := range mem.OpsSince(nil) {
@@ -222,11 +298,19 @@ func (n *Node) startFolder(mem *crdt.Log, root string, create bool) (*Folder, er
 	if err != nil {
 		return nil, err
 	}
-	if create {
-		if err := os.MkdirAll(filepath.Join(abs, store.MarkerName), 0o755); err != nil {
-			return nil, fmt.Errorf("creating the folder marker: %w", err)
-		}
+	if err := os.MkdirAll(filepath.Join(abs, store.MarkerName), 0o755); err != nil {
+		return nil, fmt.Errorf("creating the folder marker: %w", err)
 	}
+	f, err := n.runFolder(log, abs)
+	if err != nil {
+		return nil, err
+	}
+	return f, n.saveFolders()
+}
+
+// runFolder starts the runner of a folder whose log is in the node's store.
+func (n *Node) runFolder(log *crdt.Log, abs string) (*Folder, error) {
+	id := log.Folder().String()
 	f, err := newFolder(n, log, abs)
 	if err != nil {
 		return nil, err

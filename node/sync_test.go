@@ -3,6 +3,7 @@ package node
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"os"
@@ -128,4 +129,34 @@ func TestTwoNodesSyncBothWays(t *testing.T) {
 	})
 	os.Remove(filepath.Join(dirA, "from-b.txt"))
 	eventually(t, "a's delete on b", gone(dirB, "from-b.txt"))
+}
+
+func TestFoldersResumeAfterRestart(t *testing.T) {
+	home := filepath.Join(t.TempDir(), "a")
+	dir := t.TempDir()
+	open := func() *Node {
+		n, err := Open(Config{Home: home, ListenAddrs: []string{"/ip4/127.0.0.1/tcp/0"}, Heartbeat: time.Second})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := n.Start(context.Background()); err != nil {
+			t.Fatal(err)
+		}
+		return n
+	}
+	a := open()
+	f, err := a.CreateFolder(dir, "resume")
+	if err != nil {
+		t.Fatal(err)
+	}
+	id := f.ID()
+	if _, err := Open(Config{Home: home}); !errors.Is(err, ErrHomeInUse) {
+		t.Fatalf("a second node on the same home: %v, want ErrHomeInUse", err)
+	}
+	a.Close()
+	a = open()
+	defer a.Close()
+	if _, ok := a.Folder(id); !ok {
+		t.Fatal("folder not resumed after restart")
+	}
 }
