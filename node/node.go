@@ -24,6 +24,7 @@ import (
 	"github.com/meshfold/meshfold/crdt"
 	"github.com/meshfold/meshfold/protocol/chunks"
 	"github.com/meshfold/meshfold/protocol/index"
+	"github.com/meshfold/meshfold/protocol/join"
 	"github.com/meshfold/meshfold/protocol/logsync"
 	"github.com/meshfold/meshfold/protocol/wire"
 	"github.com/meshfold/meshfold/store"
@@ -39,8 +40,13 @@ const (
 	pubsubQueue = 1024
 )
 
-// ErrHomeInUse: another meshfold process has this node home open.
-var ErrHomeInUse = errors.New("the node home is in use by another meshfold process")
+// Errors of a node.
+var (
+	// ErrHomeInUse: another meshfold process has this node home open.
+	ErrHomeInUse = errors.New("the node home is in use by another meshfold process")
+	// ErrUnknownFolder: this node syncs no folder with that ID.
+	ErrUnknownFolder = errors.New("unknown folder")
+)
 
 // Config is how to run a node.
 type Config struct {
@@ -142,6 +148,7 @@ func (n *Node) Start(ctx context.Context) error {
 	index.NewServer(n, n).Register(n.host)
 	chunks.NewServer(n, n).Register(n.host)
 	logsync.NewServer(n, n).Register(n.host)
+	join.NewServer(n).Register(n.host)
 	n.disc = NewDiscovery(n.host, DiscoveryConfig{
 		MDNS: n.cfg.MDNS, DHT: n.cfg.DHT, DHTServer: n.cfg.DHTServer,
 		Bootstrap: n.cfg.Bootstrap, AddrBook: n.db, Logger: n.log,

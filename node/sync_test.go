@@ -8,12 +8,14 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
 	"github.com/libp2p/go-libp2p/core/peer"
 
 	"github.com/meshfold/meshfold/crdt"
+	"github.com/meshfold/meshfold/protocol/join"
 )
 
 // testNode opens and starts a real node on loopback in a temporary home.
@@ -37,25 +39,20 @@ func testNode(t *testing.T, name string, bootstrap ...peer.AddrInfo) *Node {
 	return n
 }
 
-// share grants b's user role on fa's folder and starts b syncing it in dir.
-// The ops travel out of band here, as the invitation handshake will carry them.
-func share(t *testing.T, fa *Folder, b *Node, role crdt.Role, dir string) *Folder {
+// share invites b's user with role on fa's folder and has b join into dir
+// through the real invitation handshake.
+func share(t *testing.T, a *Node, fa *Folder, b *Node, role crdt.Role, dir string) *Folder {
 	t.Helper()
-	if _, err := fa.AppendOp(crdt.Grant{Principal: crdt.UserPrincipal(b.User()), Role: role}); err != nil {
-		t.Fatal(err)
-	}
-	fb, err := b.JoinFolder(dir, fa.Ops())
+	key, err := a.Invite(fa.ID(), InviteOptions{Role: role})
 	if err != nil {
 		t.Fatal(err)
 	}
-	cert, err := b.DeviceCert()
+	parsed, err := join.ParseKey(key.String())
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := fb.AppendOp(crdt.AddDevice{Cert: cert}); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := fa.MergeOps(fb.Ops()); err != nil {
+	fb, err := b.Join(context.Background(), parsed, dir)
+	if err != nil {
 		t.Fatal(err)
 	}
 	return fb
@@ -108,7 +105,7 @@ func TestTwoNodesSyncBothWays(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	share(t, fa, b, crdt.RoleEditor, dirB)
+	share(t, a, fa, b, crdt.RoleEditor, dirB)
 
 	eventually(t, "a's files on b", func() error {
 		if err := fileIs(dirB, "hello.txt", []byte("hello from a"))(); err != nil {
@@ -158,5 +155,48 @@ func TestFoldersResumeAfterRestart(t *testing.T) {
 	defer a.Close()
 	if _, ok := a.Folder(id); !ok {
 		t.Fatal("folder not resumed after restart")
+	}
+}
+
+func TestJoinRefusals(t *testing.T) {
+	a := testNode(t, "a")
+	fa, err := a.CreateFolder(t.TempDir(), "team")
+	if err != nil {
+		t.Fatal(err)
+	}
+	key, err := a.Invite(fa.ID(), InviteOptions{Role: crdt.RoleViewer, Uses: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	text := key.String()
+	tampered := text[:len(text)-3] + "aaa"
+	if text[len(text)-3:] == "aaa" {
+		tampered = text[:len(text)-3] + "bbb"
+	}
+	if _, err := join.ParseKey(tampered); !errors.Is(err, join.ErrBadKey) {
+		t.Fatalf("tampered key: %v", err)
+	}
+	if _, err := join.ParseKey("hello"); !errors.Is(err, join.ErrBadKey) {
+		t.Fatalf("garbage key: %v", err)
+	}
+	b := testNode(t, "b")
+	if _, err := b.Join(context.Background(), key, t.TempDir()); err != nil {
+		t.Fatalf("first use: %v", err)
+	}
+	c := testNode(t, "c")
+	if _, err := c.Join(context.Background(), key, t.TempDir()); err == nil || !strings.Contains(err.Error(), ErrInviteUnknown.Error()) {
+		t.Fatalf("second use of a single-use invitation: %v", err)
+	}
+	expired, err := a.Invite(fa.ID(), InviteOptions{Role: crdt.RoleViewer, Expires: time.Nanosecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	d := testNode(t, "d")
+	if _, err := d.Join(context.Background(), expired, t.TempDir()); err == nil || !strings.Contains(err.Error(), ErrInviteExpired.Error()) {
+		t.Fatalf("expired invitation: %v", err)
+	}
+	// A device that is not a member gets no log through log sync either.
+	if a.IsMember(fa.ID(), d.ID()) || !a.IsMember(fa.ID(), b.ID()) {
+		t.Fatal("membership after joins is wrong")
 	}
 }
