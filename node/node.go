@@ -252,6 +252,18 @@ func (n *Node) Folder(id string) (*Folder, bool) {
 	return f, ok
 }
 
+// FolderAt returns the ID of the folder syncing directory root, if any.
+func (n *Node) FolderAt(root string) (string, bool) {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	for id, f := range n.folders {
+		if f.root == root {
+			return id, true
+		}
+	}
+	return "", false
+}
+
 // CreateFolder makes a new shared folder of root, with this node's user as
 // founder, and starts syncing it.
 func (n *Node) CreateFolder(root, name string) (*Folder, error) {
@@ -286,8 +298,20 @@ func (n *Node) JoinFolder(root string, ops [][]byte) (*Folder, error) {
 // known once its genesis is) in the node's store, reopens the log over that
 // store, and starts the folder's runner.
 func (n *Node) startFolder(mem *crdt.Log, root string) (*Folder, error) {
-	id := mem.Folder().String()
-	ls := n.db.LogStore(id)
+	abs, err := filepath.Abs(root)
+	if err != nil {
+		return nil, err
+	}
+	if id, ok := n.FolderAt(abs); ok {
+		return nil, fmt.Errorf("%s is already synced as folder %s", abs, id)
+	}
+	if st, err := os.Stat(abs); err == nil && !st.IsDir() {
+		return nil, fmt.Errorf("%s is not a directory", abs)
+	}
+	if err := os.MkdirAll(filepath.Join(abs, store.MarkerName), 0o755); err != nil {
+		return nil, fmt.Errorf("creating the folder marker: %w", err)
+	}
+	ls := n.db.LogStore(mem.Folder().String())
 	for _, raw := range mem.OpsSince(nil) {
 		op, err := crdt.DecodeOp(raw)
 		if err != nil {
@@ -300,13 +324,6 @@ func (n *Node) startFolder(mem *crdt.Log, root string) (*Folder, error) {
 	log, err := crdt.Load(ls)
 	if err != nil {
 		return nil, fmt.Errorf("loading the folder log: %w", err)
-	}
-	abs, err := filepath.Abs(root)
-	if err != nil {
-		return nil, err
-	}
-	if err := os.MkdirAll(filepath.Join(abs, store.MarkerName), 0o755); err != nil {
-		return nil, fmt.Errorf("creating the folder marker: %w", err)
 	}
 	f, err := n.runFolder(log, abs)
 	if err != nil {
