@@ -105,10 +105,11 @@ func (a *API) auth(next http.Handler) http.Handler {
 
 // StatusReport is the answer of GET /v1/status.
 type StatusReport struct {
-	Device  string         `json:"device"`
-	User    string         `json:"user"`
-	Addrs   []string       `json:"addrs"`
-	Folders []FolderReport `json:"folders"`
+	Device    string         `json:"device"`
+	User      string         `json:"user"`
+	Addrs     []string       `json:"addrs"`
+	Connected []string       `json:"connected"` // devices this one has a connection to
+	Folders   []FolderReport `json:"folders"`
 }
 
 // FolderReport is one folder in a StatusReport.
@@ -124,6 +125,10 @@ func (n *Node) Report() StatusReport {
 	for _, a := range n.host.Addrs() {
 		r.Addrs = append(r.Addrs, a.String())
 	}
+	for _, p := range n.host.Network().Peers() {
+		r.Connected = append(r.Connected, p.String())
+	}
+	sort.Strings(r.Connected)
 	n.mu.Lock()
 	for id, f := range n.folders {
 		r.Folders = append(r.Folders, FolderReport{ID: id, Root: f.root})

@@ -206,6 +206,7 @@ func (f *Folder) serve(ctx context.Context) error {
 		return err
 	}
 	defer root.Close()
+	f.removeTempFiles()
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 
@@ -263,6 +264,19 @@ func (f *Folder) serve(ctx context.Context) error {
 		}
 		f.syncRound(ctx, applier)
 	}
+}
+
+// removeTempFiles deletes the temporary files a killed process left while
+// assembling downloads; they were never recorded, so nothing is lost.
+func (f *Folder) removeTempFiles() {
+	filepath.WalkDir(f.root, func(p string, d fs.DirEntry, err error) error {
+		if err == nil && !d.IsDir() && strings.HasPrefix(d.Name(), store.TempFilePrefix) {
+			if err := os.Remove(p); err == nil {
+				f.log.Info("removed an unfinished download", "path", p)
+			}
+		}
+		return nil
+	})
 }
 
 // readStates takes peers' folder states off the topic (the validator already
