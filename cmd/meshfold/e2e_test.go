@@ -381,3 +381,53 @@ func TestE2ETransitive(t *testing.T) {
 		}
 	}
 }
+
+// TestE2EReadOnlyMemberEditDoesNotSpread: a viewer's edit stays on the
+// viewer's device as a conflict copy, the file there goes back to the shared
+// version, and no other device ever sees the edit.
+func TestE2EReadOnlyMemberEditDoesNotSpread(t *testing.T) {
+	a, v := startDaemon(t, "a"), startDaemon(t, "viewer")
+	dirA, dirV := t.TempDir(), filepath.Join(t.TempDir(), "v")
+	write(t, dirA, "report.txt", "the shared report")
+	a.cli("folder", "add", dirA)
+	id := folderID(t, a)
+	joinFolder(t, a, id, v, dirV, "viewer")
+	waitUntil(t, "the viewer's copy", hasContent(dirV, "report.txt", "the shared report"))
+
+	write(t, dirV, "report.txt", "the viewer's edit")
+	waitUntil(t, "the shared version restored on the viewer's device", func() error {
+		if err := hasContent(dirV, "report.txt", "the shared report")(); err != nil {
+			return err
+		}
+		copies, _ := filepath.Glob(filepath.Join(dirV, "report.sync-conflict-*.txt"))
+		if len(copies) != 1 {
+			return fmt.Errorf("%d conflict copies", len(copies))
+		}
+		b, _ := os.ReadFile(copies[0])
+		if string(b) != "the viewer's edit" {
+			return fmt.Errorf("the conflict copy holds %q", b)
+		}
+		return nil
+	})
+	// A later change by the owner reaches the viewer: by then the viewer's
+	// edit and its copy would have reached the owner if they were shared.
+	write(t, dirA, "later.txt", "after the edit")
+	waitUntil(t, "the owner's later change on the viewer", hasContent(dirV, "later.txt", "after the edit"))
+	waitUntil(t, "the viewer's state seen by the owner", func() error {
+		for _, f := range a.status().Folders {
+			if f.Peers == 1 {
+				return nil
+			}
+		}
+		return fmt.Errorf("owner does not see the viewer")
+	})
+	if err := hasContent(dirA, "report.txt", "the shared report")(); err != nil {
+		t.Fatalf("the viewer's edit spread: %v", err)
+	}
+	if copies, _ := filepath.Glob(filepath.Join(dirA, "report.sync-conflict-*")); len(copies) != 0 {
+		t.Fatalf("the viewer's conflict copy spread: %v", copies)
+	}
+	if f := v.status().Folders[0]; f.Unshared == 0 {
+		t.Fatalf("the viewer's status does not report the unshared change: %+v", f)
+	}
+}
