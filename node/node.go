@@ -362,13 +362,14 @@ func (n *Node) folder(id string) (*Folder, error) {
 	return nil, wire.ErrNotFound
 }
 
-// Since serves index sync: versions by dev from seq on, signed ones only.
+// Since serves index sync (index.Source): the versions by dev with Seq >=
+// from, signed ones only.
 func (n *Node) Since(folder string, dev store.DeviceID, from uint64, fn func(store.FileInfo) error) error {
 	f, err := n.folder(folder)
 	if err != nil {
 		return err
 	}
-	return f.idx.Since(dev, from+1, func(fi store.FileInfo) error {
+	return f.idx.Since(dev, from, func(fi store.FileInfo) error {
 		if len(fi.Signature) == 0 {
 			return nil // not shared (yet, or ever: a change its author may not make)
 		}
