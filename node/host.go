@@ -10,6 +10,7 @@ import (
 	"github.com/libp2p/go-libp2p"
 	"github.com/libp2p/go-libp2p/core/crypto"
 	"github.com/libp2p/go-libp2p/core/host"
+	"github.com/libp2p/go-libp2p/core/metrics"
 	"github.com/libp2p/go-libp2p/core/network"
 	"github.com/libp2p/go-libp2p/core/peer"
 	rcmgr "github.com/libp2p/go-libp2p/p2p/host/resource-manager"
@@ -44,6 +45,8 @@ const (
 type HostConfig struct {
 	Key         crypto.PrivKey
 	ListenAddrs []string // multiaddrs; empty means DefaultListenAddrs(DefaultPort)
+	// Bandwidth, if set, counts every byte the host sends and receives.
+	Bandwidth *metrics.BandwidthCounter
 }
 
 // DefaultListenAddrs listens on every interface, TCP and QUIC, on port.
@@ -67,14 +70,14 @@ func NewHost(cfg HostConfig) (host.Host, error) {
 	if len(addrs) == 0 {
 		addrs = DefaultListenAddrs(DefaultPort)
 	}
-	h, err := newHost(cfg.Key, addrs)
+	h, err := newHost(cfg, addrs)
 	if err != nil && isAddrInUse(err) {
-		h, err = newHost(cfg.Key, ephemeral(addrs))
+		h, err = newHost(cfg, ephemeral(addrs))
 	}
 	return h, err
 }
 
-func newHost(key crypto.PrivKey, addrs []string) (host.Host, error) {
+func newHost(cfg HostConfig, addrs []string) (host.Host, error) {
 	rm, err := newResourceManager()
 	if err != nil {
 		return nil, err
@@ -83,8 +86,8 @@ func newHost(key crypto.PrivKey, addrs []string) (host.Host, error) {
 	if err != nil {
 		return nil, err
 	}
-	h, err := libp2p.New(
-		libp2p.Identity(key),
+	opts := []libp2p.Option{
+		libp2p.Identity(cfg.Key),
 		libp2p.ListenAddrStrings(addrs...),
 		libp2p.Transport(tcp.NewTCPTransport),
 		libp2p.Transport(quic.NewTransport),
@@ -93,7 +96,11 @@ func newHost(key crypto.PrivKey, addrs []string) (host.Host, error) {
 		libp2p.Muxer(yamux.ID, yamux.DefaultTransport),
 		libp2p.ResourceManager(rm),
 		libp2p.ConnectionManager(cm),
-	)
+	}
+	if cfg.Bandwidth != nil {
+		opts = append(opts, libp2p.BandwidthReporter(cfg.Bandwidth))
+	}
+	h, err := libp2p.New(opts...)
 	if err != nil {
 		rm.Close()
 		return nil, fmt.Errorf("starting libp2p host: %w", err)

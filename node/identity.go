@@ -11,16 +11,29 @@ import (
 	"github.com/libp2p/go-libp2p/core/peer"
 )
 
-// IdentityFile is the device key's file name inside the node home.
-const IdentityFile = "device.key"
+// Key files inside the node home.
+const (
+	IdentityFile = "device.key" // this device's libp2p key: its device ID
+	UserKeyFile  = "user.key"   // the user's identity key, which certifies devices
+)
 
-// ErrIdentityPermissions: the device key file is readable by other users.
-var ErrIdentityPermissions = errors.New("device key file is readable by other users (want mode 0600)")
+// ErrIdentityPermissions: a key file is readable by other users.
+var ErrIdentityPermissions = errors.New("key file is readable by other users (want mode 0600)")
 
 // LoadOrCreateIdentity returns the device's Ed25519 key from home, creating it
 // (mode 0600, home 0700) on first start. created reports a first start.
 func LoadOrCreateIdentity(home string) (key crypto.PrivKey, created bool, err error) {
-	p := filepath.Join(home, IdentityFile)
+	return loadOrCreateKey(home, IdentityFile)
+}
+
+// LoadOrCreateUserKey returns the user's identity key from home, creating it on
+// first start. A second device of the same user gets a copy of it.
+func LoadOrCreateUserKey(home string) (key crypto.PrivKey, created bool, err error) {
+	return loadOrCreateKey(home, UserKeyFile)
+}
+
+func loadOrCreateKey(home, name string) (key crypto.PrivKey, created bool, err error) {
+	p := filepath.Join(home, name)
 	raw, err := os.ReadFile(p)
 	switch {
 	case err == nil:
@@ -33,14 +46,14 @@ func LoadOrCreateIdentity(home string) (key crypto.PrivKey, created bool, err er
 		}
 		key, err := crypto.UnmarshalPrivateKey(raw)
 		if err != nil {
-			return nil, false, fmt.Errorf("device key %s is corrupt: %w", p, err)
+			return nil, false, fmt.Errorf("key %s is corrupt: %w", p, err)
 		}
 		if key.Type() != crypto.Ed25519 {
-			return nil, false, fmt.Errorf("device key %s is %v, want Ed25519", p, key.Type())
+			return nil, false, fmt.Errorf("key %s is %v, want Ed25519", p, key.Type())
 		}
 		return key, false, nil
 	case !errors.Is(err, fs.ErrNotExist):
-		return nil, false, fmt.Errorf("reading device key: %w", err)
+		return nil, false, fmt.Errorf("reading key: %w", err)
 	}
 	if err := os.MkdirAll(home, 0o700); err != nil {
 		return nil, false, fmt.Errorf("creating node home: %w", err)
@@ -54,9 +67,9 @@ func LoadOrCreateIdentity(home string) (key crypto.PrivKey, created bool, err er
 		return nil, false, err
 	}
 	// Write to a temporary name and rename, so a crash never leaves a torn key.
-	tmp, err := os.CreateTemp(home, ".device.key.*")
+	tmp, err := os.CreateTemp(home, "."+name+".*")
 	if err != nil {
-		return nil, false, fmt.Errorf("writing device key: %w", err)
+		return nil, false, fmt.Errorf("writing key %s: %w", p, err)
 	}
 	defer os.Remove(tmp.Name())
 	if err := tmp.Chmod(0o600); err != nil {
@@ -75,7 +88,7 @@ func LoadOrCreateIdentity(home string) (key crypto.PrivKey, created bool, err er
 		return nil, false, err
 	}
 	if err := os.Link(tmp.Name(), p); err != nil { // fails if another process created it meanwhile
-		return nil, false, fmt.Errorf("writing device key: %w", err)
+		return nil, false, fmt.Errorf("writing key %s: %w", p, err)
 	}
 	return key, true, nil
 }

@@ -26,6 +26,9 @@ var ErrChunkChanged = errors.New("store: chunk changed on disk")
 // ErrChunkNotFound: no current file of the folder holds the chunk.
 var ErrChunkNotFound = errors.New("store: chunk not in index")
 
+// ErrChunkNotAllowed: the chunk is only in files the caller's filter refused.
+var ErrChunkNotAllowed = errors.New("store: chunk only in files the reader may not read")
+
 // ChunkChangedError reports a file that no longer holds a chunk at its
 // recorded place: it is shorter, gone, or its bytes there hash to something
 // else. It wraps ErrChunkChanged and the cause (ErrChunkMismatch,
@@ -71,12 +74,32 @@ func (f *FolderIndex) reportStale(path string) {
 // redirect a read outside it (that file is reported changed). A missing root
 // is a plain error and reports nothing stale.
 func (f *FolderIndex) ReadChunk(root string, c cid.Cid) ([]byte, error) {
-	locs, err := f.ChunkLocations(c)
+	return f.ReadChunkFrom(root, c, nil)
+}
+
+// ReadChunkFrom is ReadChunk restricted to the files whose path allowed
+// accepts (nil accepts all): a server reads a chunk only from a file the
+// requester may read. If the chunk is known but only in refused files, the
+// error wraps ErrChunkNotAllowed.
+func (f *FolderIndex) ReadChunkFrom(root string, c cid.Cid, allowed func(path string) bool) ([]byte, error) {
+	all, err := f.ChunkLocations(c)
 	if err != nil {
 		return nil, err
 	}
-	if len(locs) == 0 {
+	if len(all) == 0 {
 		return nil, fmt.Errorf("%w: %s in folder %q", ErrChunkNotFound, c, f.id)
+	}
+	locs := all
+	if allowed != nil {
+		locs = nil
+		for _, l := range all {
+			if allowed(l.Path) {
+				locs = append(locs, l)
+			}
+		}
+		if len(locs) == 0 {
+			return nil, fmt.Errorf("%w: %s in folder %q", ErrChunkNotAllowed, c, f.id)
+		}
 	}
 	// The root itself must be there: a missing or unreadable folder (an
 	// unmounted disk) says nothing about its files, and reporting them stale

@@ -2,12 +2,14 @@ package store
 
 import (
 	"bytes"
+	"context"
 	"errors"
 	"io"
 	"io/fs"
 	"os"
 	"path/filepath"
 	"slices"
+	"strings"
 	"sync"
 	"testing"
 )
@@ -202,5 +204,33 @@ func TestReadChunkDoesNotFollowSymlinksOutOfRoot(t *testing.T) {
 	}
 	if got := stale2.get(); len(got) != 0 {
 		t.Fatalf("missing root reported stale paths %v", got)
+	}
+}
+
+func TestReadChunkFromHonoursTheFilter(t *testing.T) {
+	root := t.TempDir()
+	db, err := Open(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	idx := db.Folder("f")
+	data := []byte("secret design")
+	for _, p := range []string{"design/a.txt", "public/b.txt"} {
+		os.MkdirAll(filepath.Join(root, filepath.Dir(p)), 0o755)
+		if err := os.WriteFile(filepath.Join(root, p), data, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := Scan(context.Background(), ScanConfig{Root: root, Device: "d"}, idx); err != nil {
+		t.Fatal(err)
+	}
+	c := ChunkCID(data)
+	onlyDesign := func(p string) bool { return strings.HasPrefix(p, "design/") }
+	if got, err := idx.ReadChunkFrom(root, c, onlyDesign); err != nil || string(got) != string(data) {
+		t.Fatalf("allowed read: %q %v", got, err)
+	}
+	if _, err := idx.ReadChunkFrom(root, c, func(string) bool { return false }); !errors.Is(err, ErrChunkNotAllowed) {
+		t.Fatalf("refused read: %v", err)
 	}
 }

@@ -41,6 +41,11 @@ type WatchConfig struct {
 	// OnScan, if set, is called from the watcher's goroutine after every
 	// scan. It must not block for long: the next scan waits for it.
 	OnScan func(WatchEvent)
+	// Lock, if set, is held during every scan. A caller that also writes to
+	// the folder and the index (the sync engine applying remote changes)
+	// holds it too, so a scan never sees a half-applied change as a local
+	// edit.
+	Lock sync.Locker
 }
 
 // WatchEvent reports one scan the watcher ran.
@@ -321,6 +326,10 @@ func (w *Watcher) scanLoop(ctx context.Context) {
 }
 
 func (w *Watcher) scan(ctx context.Context) {
+	if w.cfg.Lock != nil {
+		w.cfg.Lock.Lock()
+		defer w.cfg.Lock.Unlock()
+	}
 	full, paths, stale, unwatched := w.take()
 	report := func(ev WatchEvent) {
 		ev.Unwatched, unwatched = unwatched, nil
