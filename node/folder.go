@@ -473,6 +473,14 @@ func (f *Folder) syncRound(ctx context.Context, applier *Applier) {
 			f.log.Warn("log sync", "peer", ShortID(st.Device), "err", err)
 			continue
 		}
+		if !f.sameLog(st) {
+			// The peer filters what it sends with its own view of the
+			// rights; until that view includes ours (our join, a grant) it
+			// would withhold entries for good. It pulls our log when it sees
+			// our state, republishes, and the next round asks it.
+			f.log.Debug("index sync waits for the peer's log to catch up", "peer", ShortID(st.Device))
+			continue
+		}
 		if err := f.pullIndex(ctx, st); err != nil {
 			f.log.Warn("index sync", "peer", ShortID(st.Device), "err", err)
 		}
@@ -481,6 +489,15 @@ func (f *Folder) syncRound(ctx context.Context, applier *Applier) {
 	if f.countCandidates() > 0 {
 		f.apply(ctx, applier)
 	}
+}
+
+// sameLog reports whether the peer announced exactly our log heads. After
+// pulling its log ours contains its, so equality means its log contains ours.
+func (f *Folder) sameLog(st *state.FolderState) bool {
+	f.logMu.Lock()
+	mine := f.rlog.Heads()
+	f.logMu.Unlock()
+	return slices.EqualFunc(wire.SortCIDs(mine), wire.SortCIDs(slices.Clone(st.LogHeads)), func(a, b cid.Cid) bool { return a.Equals(b) })
 }
 
 func (f *Folder) pullLog(ctx context.Context, st *state.FolderState) error {

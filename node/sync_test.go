@@ -21,6 +21,7 @@ import (
 	"github.com/meshfold/meshfold/protocol/index"
 	"github.com/meshfold/meshfold/protocol/join"
 	"github.com/meshfold/meshfold/protocol/logsync"
+	"github.com/meshfold/meshfold/protocol/wire"
 	"github.com/meshfold/meshfold/store"
 )
 
@@ -277,6 +278,19 @@ func (c *corruptChunks) ReadChunk(folder string, id cid.Cid, allowed func(string
 	return bad, nil
 }
 
+// gatedChunks answers "not found" until opened, then serves honestly.
+type gatedChunks struct {
+	n    *Node
+	open atomic.Bool
+}
+
+func (g *gatedChunks) ReadChunk(folder string, id cid.Cid, allowed func(string) bool) ([]byte, error) {
+	if !g.open.Load() {
+		return nil, wire.ErrNotFound
+	}
+	return g.n.ReadChunk(folder, id, allowed)
+}
+
 // TestCorruptPeerCannotPoisonTheFolder: one member serves corrupted chunks;
 // the download completes from the honest member and no corrupt byte lands.
 func TestCorruptPeerCannotPoisonTheFolder(t *testing.T) {
@@ -294,10 +308,22 @@ func TestCorruptPeerCannotPoisonTheFolder(t *testing.T) {
 	evil := &corruptChunks{n: e}
 	chunks.NewServer(evil, e).Register(e.Host()) // replaces e's honest chunk server
 
+	// The honest member holds its chunks back until the evil one has served
+	// corrupt data, so the test cannot pass without meeting it.
+	gate := &gatedChunks{n: a}
+	chunks.NewServer(gate, a).Register(a.Host())
+
 	b := testNode(t, "b", a.AddrInfo(), e.AddrInfo())
 	share(t, a, fa, b, crdt.RoleViewer, dirB)
-	eventually(t, "the download from the honest member", fileIs(dirB, "data.bin", content))
-	if evil.served.Load() == 0 {
-		t.Fatal("the evil member was never asked for a chunk: the test proved nothing")
+	eventually(t, "a corrupt chunk offered to b", func() error {
+		if evil.served.Load() == 0 {
+			return errors.New("the evil member has not been asked yet")
+		}
+		return nil
+	})
+	if _, err := os.Stat(filepath.Join(dirB, "data.bin")); err == nil {
+		t.Fatal("data.bin complete while only the evil member served chunks")
 	}
+	gate.open.Store(true)
+	eventually(t, "the download from the honest member", fileIs(dirB, "data.bin", content))
 }

@@ -214,8 +214,11 @@ func TestFetchHasAndUnreachablePeer(t *testing.T) {
 		t.Fatal(err)
 	}
 	col.check(t, want)
-	if stats.Peers[ghost].Dropped == nil || errors.Is(stats.Peers[ghost].Dropped, ErrBadPeer) || penalised != 0 {
-		t.Fatalf("ghost: %v, penalised %d", stats.Peers[ghost].Dropped, penalised)
+	// An unreachable peer is not a bad one: never penalised, and it served
+	// nothing. (Whether its drop is recorded depends on whether the honest
+	// peer finished first: drops after the end are not recorded.)
+	if errors.Is(stats.Peers[ghost].Dropped, ErrBadPeer) || penalised != 0 || stats.Peers[ghost].Chunks != 0 {
+		t.Fatalf("ghost: %v, penalised %d, chunks %d", stats.Peers[ghost].Dropped, penalised, stats.Peers[ghost].Chunks)
 	}
 
 	// Nobody claims the chunks: unavailable at once, nothing asked.
