@@ -79,7 +79,7 @@ type Folder struct {
 	peers      map[peer.ID]*state.FolderState
 	received   map[store.DeviceID]uint64 // highest sequence examined per author
 	candidates map[string]map[versionKey]plan.Candidate
-	signedTo   uint64 // local versions up to this sequence are signed or judged
+	signedTo   uint64          // local versions up to this sequence are signed or judged
 	refused    map[string]bool // local changes this device's user may not make: to restore
 	status     Status
 }
