@@ -40,10 +40,8 @@ const (
 	restartBackoffMax = time.Minute
 )
 
-// ErrMarkerMissing: the folder's marker directory is gone, so the folder may be
-// an unmounted disk or a deleted directory. The folder pauses instead of
-// reporting every file deleted.
-var ErrMarkerMissing = errors.New("folder marker is missing (unmounted disk or deleted folder?); sync paused")
+// ErrMarkerMissing: the folder's marker directory is gone (store.ErrMarkerMissing).
+var ErrMarkerMissing = store.ErrMarkerMissing
 
 // Status is what a folder is doing, for the UI and tests.
 type Status struct {
@@ -201,7 +199,7 @@ func (f *Folder) supervise(ctx context.Context) {
 
 func (f *Folder) serve(ctx context.Context) error {
 	if st, err := os.Stat(filepath.Join(f.root, store.MarkerName)); err != nil || !st.IsDir() {
-		return fmt.Errorf("%s: %w", f.root, ErrMarkerMissing)
+		return fmt.Errorf("%s: %w", f.root, store.ErrMarkerMissing)
 	}
 	root, err := os.OpenRoot(f.root)
 	if err != nil {
@@ -222,10 +220,18 @@ func (f *Folder) serve(ctx context.Context) error {
 	defer cancel() // runs before wg.Wait
 	wg.Go(func() { f.readStates(ctx, sub) })
 
+	fatal := make(chan error, 1)
 	w, err := store.NewWatcher(store.WatchConfig{
-		Scan: store.ScanConfig{Root: f.root, Device: store.DeviceID(f.n.id), MayChange: f.mayWrite},
+		Scan: store.ScanConfig{Root: f.root, Device: store.DeviceID(f.n.id), MayChange: f.mayWrite, RequireMarker: true},
 		Lock: &f.diskMu,
 		OnScan: func(ev store.WatchEvent) {
+			if errors.Is(ev.Err, store.ErrMarkerMissing) {
+				select {
+				case fatal <- ev.Err:
+				default:
+				}
+				return
+			}
 			if ev.Err != nil {
 				f.log.Warn("scan failed", "err", ev.Err)
 			}
@@ -256,6 +262,8 @@ func (f *Folder) serve(ctx context.Context) error {
 			return ctx.Err()
 		case err := <-watchErr:
 			return fmt.Errorf("watcher: %w", err)
+		case err := <-fatal:
+			return err
 		case <-heartbeat.C:
 			lastPublish = time.Time{} // republish even if unchanged
 		case <-f.kick:

@@ -327,3 +327,37 @@ func TestCorruptPeerCannotPoisonTheFolder(t *testing.T) {
 	gate.open.Store(true)
 	eventually(t, "the download from the honest member", fileIs(dirB, "data.bin", content))
 }
+
+// TestMissingMarkerPausesInsteadOfDeleting: when a folder's directory
+// vanishes (an unmounted disk), the device reports an error and its peers
+// keep every file.
+func TestMissingMarkerPausesInsteadOfDeleting(t *testing.T) {
+	a := testNode(t, "a")
+	b := testNode(t, "b", a.AddrInfo())
+	dirA, dirB := t.TempDir(), filepath.Join(t.TempDir(), "b")
+	os.WriteFile(filepath.Join(dirA, "keep.txt"), []byte("precious"), 0o644)
+	fa, err := a.CreateFolder(dirA, "disk")
+	if err != nil {
+		t.Fatal(err)
+	}
+	fb := share(t, a, fa, b, crdt.RoleEditor, dirB)
+	eventually(t, "the initial sync", fileIs(dirB, "keep.txt", []byte("precious")))
+	// The disk under b goes away: the directory is emptied, marker included.
+	if err := os.RemoveAll(dirB); err != nil {
+		t.Fatal(err)
+	}
+	os.MkdirAll(dirB, 0o755)
+	eventually(t, "b reporting the missing marker", func() error {
+		if st := fb.Status(); st.State != "error" || !strings.Contains(st.Err, "marker") {
+			return fmt.Errorf("status %+v", st)
+		}
+		return nil
+	})
+	// a still holds the file, and its index never saw a deletion by b.
+	if err := fileIs(dirA, "keep.txt", []byte("precious"))(); err != nil {
+		t.Fatal(err)
+	}
+	if fi, _, _ := fa.idx.Get("keep.txt"); fi.Deleted {
+		t.Fatal("a recorded the file deleted")
+	}
+}

@@ -34,6 +34,11 @@ const (
 	MaxIgnoreFileSize = 1 << 20
 )
 
+// ErrMarkerMissing: the folder's marker directory is gone, so the folder may be
+// an unmounted disk or a deleted directory; scans that require it record
+// nothing and sync pauses instead of reporting every file deleted.
+var ErrMarkerMissing = errors.New("folder marker is missing (unmounted disk or deleted folder?); sync paused")
+
 // ErrIgnoreFileTooLarge is reported for an ignore file above MaxIgnoreFileSize;
 // its rules are not applied.
 var ErrIgnoreFileTooLarge = fmt.Errorf("ignore file larger than %d bytes", MaxIgnoreFileSize)

@@ -79,6 +79,10 @@ type ScanConfig struct {
 	// listed in ScanResult.Refused, for the caller to keep the user's bytes
 	// aside and restore the shared file (a read-only member's edit).
 	MayChange func(path string) bool
+	// RequireMarker makes the scan fail with ErrMarkerMissing, recording no
+	// deletion, when the folder marker (MarkerName) is not in Root: an
+	// unmounted disk or a deleted folder must not read as "every file deleted".
+	RequireMarker bool
 
 	// afterHash, when set (tests only), runs after a file was hashed and
 	// before it is stat'ed again to check it did not change meanwhile.
@@ -147,6 +151,9 @@ func ScanPaths(ctx context.Context, cfg ScanConfig, idx *FolderIndex, paths []st
 	}
 	if s.cfg.BatchEntries <= 0 {
 		s.cfg.BatchEntries = DefaultBatchEntries
+	}
+	if err := s.checkMarker(); err != nil {
+		return ScanResult{}, err
 	}
 	touched, bad := touchedRoots(paths)
 	s.res.Errors = append(s.res.Errors, bad...)
@@ -362,6 +369,18 @@ func (s *scanner) record(r scanned) error {
 	return s.put(fi)
 }
 
+// checkMarker returns ErrMarkerMissing when the folder needs its marker and
+// the marker is gone.
+func (s *scanner) checkMarker() error {
+	if !s.cfg.RequireMarker {
+		return nil
+	}
+	if st, err := os.Stat(filepath.Join(s.cfg.Root, MarkerName)); err != nil || !st.IsDir() {
+		return fmt.Errorf("%s: %w", s.cfg.Root, ErrMarkerMissing)
+	}
+	return nil
+}
+
 // refuse reports whether a change to the shared version old must not be
 // recorded (ScanConfig.MayChange), noting the path in the result if so.
 func (s *scanner) refuse(old FileInfo) bool {
@@ -413,6 +432,13 @@ func (s *scanner) tombstones() error {
 		gone = append(gone, p)
 	}
 	slices.Sort(gone)
+	if len(gone) > 0 {
+		// The disk may have gone away during the walk: look again before
+		// recording a single deletion.
+		if err := s.checkMarker(); err != nil {
+			return err
+		}
+	}
 	for _, p := range gone {
 		old, ok, err := s.idx.Get(p)
 		if err != nil {

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"errors"
 	"math/rand/v2"
 	"os"
 	"path/filepath"
@@ -627,5 +628,33 @@ func TestScanRefusesChangesToGuardedSharedVersions(t *testing.T) {
 	}
 	if g, _, _ := idx.Get("gone.txt"); g.Deleted {
 		t.Fatal("the shared version was tombstoned")
+	}
+}
+
+func TestScanWithoutMarkerRecordsNoDeletion(t *testing.T) {
+	root := t.TempDir()
+	db, err := Open(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	idx := db.Folder("f")
+	os.Mkdir(filepath.Join(root, MarkerName), 0o755)
+	os.WriteFile(filepath.Join(root, "a.txt"), []byte("a"), 0o644)
+	cfg := ScanConfig{Root: root, Device: "d", RequireMarker: true}
+	if _, err := Scan(context.Background(), cfg, idx); err != nil {
+		t.Fatal(err)
+	}
+	// The disk is unmounted: the directory is there, empty.
+	os.RemoveAll(filepath.Join(root, MarkerName))
+	os.Remove(filepath.Join(root, "a.txt"))
+	if _, err := Scan(context.Background(), cfg, idx); !errors.Is(err, ErrMarkerMissing) {
+		t.Fatalf("scan without marker: %v", err)
+	}
+	if _, err := ScanPaths(context.Background(), cfg, idx, []string{"a.txt"}); !errors.Is(err, ErrMarkerMissing) {
+		t.Fatalf("incremental scan without marker: %v", err)
+	}
+	if fi, _, _ := idx.Get("a.txt"); fi.Deleted {
+		t.Fatal("a deletion was recorded")
 	}
 }
