@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"errors"
-	"errors"
 	"math/rand/v2"
 	"os"
 	"path/filepath"
