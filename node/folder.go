@@ -38,6 +38,8 @@ const (
 	syncTimeout = 2 * time.Minute
 	// restartBackoffMax caps the wait before a failed folder is retried.
 	restartBackoffMax = time.Minute
+	// dhtFindInterval is how often a folder looks for its members on the DHT.
+	dhtFindInterval = 5 * time.Minute
 )
 
 // ErrMarkerMissing: the folder's marker directory is gone (store.ErrMarkerMissing).
@@ -252,6 +254,12 @@ func (f *Folder) serve(ctx context.Context) error {
 	wg.Go(func() { watchErr <- w.Run(ctx) })
 
 	applier := &Applier{Root: root, Index: f.idx, Fetcher: f, Log: f.log}
+	if f.n.cfg.DHT {
+		if err := f.n.disc.AdvertiseFolder(f.id); err != nil {
+			f.log.Warn("announcing the folder on the DHT", "err", err)
+		}
+		wg.Go(func() { f.findPeersLoop(ctx) })
+	}
 	heartbeat := time.NewTicker(f.n.cfg.Heartbeat)
 	defer heartbeat.Stop()
 	var lastPublish time.Time
@@ -281,6 +289,24 @@ func (f *Folder) serve(ctx context.Context) error {
 			time.AfterFunc(publishCoalesce, f.wake)
 		}
 		f.syncRound(ctx, applier)
+	}
+}
+
+// findPeersLoop asks the DHT for the folder's members now and then, and
+// connects to those found (their states then arrive on the topic).
+func (f *Folder) findPeersLoop(ctx context.Context) {
+	t := time.NewTimer(0)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		if _, err := f.n.disc.FindFolderPeers(ctx, f.id); err != nil && ctx.Err() == nil {
+			f.log.Debug("finding folder peers on the DHT", "err", err)
+		}
+		t.Reset(dhtFindInterval)
 	}
 }
 
@@ -731,8 +757,23 @@ func (f *Folder) countCandidatesLocked() int {
 	return n
 }
 
-// Fetch gets chunks from every peer sharing the folder (ChunkFetcher).
+// Fetch gets chunks (ChunkFetcher): first from the files of this device's
+// other folders, then from every peer sharing this folder.
 func (f *Folder) Fetch(ctx context.Context, want []cid.Cid, deliver func(cid.Cid, []byte) error) error {
+	var remote []cid.Cid
+	for _, c := range want {
+		if data, ok := f.n.chunkElsewhere(f, c); ok {
+			if err := deliver(c, data); err != nil {
+				return err
+			}
+			continue
+		}
+		remote = append(remote, c)
+	}
+	if len(remote) == 0 {
+		return nil
+	}
+	want = remote
 	f.mu.Lock()
 	peers := make([]peer.ID, 0, len(f.peers))
 	for p := range f.peers {

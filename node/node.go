@@ -354,6 +354,25 @@ func (n *Node) runFolder(log *crdt.Log, abs string) (*Folder, error) {
 	return f, nil
 }
 
+// chunkElsewhere reads chunk c from a file of another folder this device
+// syncs, verified: identical bytes need not cross the network.
+func (n *Node) chunkElsewhere(except *Folder, c cid.Cid) ([]byte, bool) {
+	n.mu.Lock()
+	others := make([]*Folder, 0, len(n.folders))
+	for _, f := range n.folders {
+		if f != except {
+			others = append(others, f)
+		}
+	}
+	n.mu.Unlock()
+	for _, f := range others {
+		if data, err := f.idx.ReadChunk(f.root, c); err == nil {
+			return data, true
+		}
+	}
+	return nil, false
+}
+
 // folder looks up a folder for a protocol server, as wire.ErrNotFound when unknown.
 func (n *Node) folder(id string) (*Folder, error) {
 	if f, ok := n.Folder(id); ok {

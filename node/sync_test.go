@@ -361,3 +361,42 @@ func TestMissingMarkerPausesInsteadOfDeleting(t *testing.T) {
 		t.Fatal("a recorded the file deleted")
 	}
 }
+
+// TestChunksComeFromOtherLocalFolders: a file whose bytes this device already
+// holds in another folder is assembled from there, without any peer serving it.
+func TestChunksComeFromOtherLocalFolders(t *testing.T) {
+	a := testNode(t, "a")
+	b := testNode(t, "b", a.AddrInfo())
+	content := randomBytes(13, 2<<20)
+	dirA, dirB, other := t.TempDir(), filepath.Join(t.TempDir(), "b"), t.TempDir()
+	os.WriteFile(filepath.Join(other, "already-here.bin"), content, 0o644)
+	if _, err := b.CreateFolder(other, "b's own"); err != nil {
+		t.Fatal(err)
+	}
+	os.WriteFile(filepath.Join(dirA, "same.bin"), content, 0o644)
+	fa, err := a.CreateFolder(dirA, "shared")
+	if err != nil {
+		t.Fatal(err)
+	}
+	gate := &gatedChunks{n: a} // a serves no chunk at all
+	chunks.NewServer(gate, a).Register(a.Host())
+	eventually(t, "b's own folder indexed", func() error {
+		fo, _ := b.Folder(b.mustFolderAt(t, other))
+		if fi, ok, _ := fo.idx.Get("already-here.bin"); !ok || len(fi.Chunks) == 0 {
+			return errors.New("not indexed yet")
+		}
+		return nil
+	})
+	share(t, a, fa, b, crdt.RoleViewer, dirB)
+	eventually(t, "same.bin assembled from b's other folder", fileIs(dirB, "same.bin", content))
+}
+
+func (n *Node) mustFolderAt(t *testing.T, root string) string {
+	t.Helper()
+	abs, _ := filepath.Abs(root)
+	id, ok := n.FolderAt(abs)
+	if !ok {
+		t.Fatalf("no folder at %s", root)
+	}
+	return id
+}
