@@ -9,7 +9,6 @@ import (
 
 	"github.com/ipfs/go-cid"
 	"github.com/libp2p/go-libp2p/core/host"
-	"github.com/libp2p/go-libp2p/core/network"
 	"github.com/libp2p/go-libp2p/core/peer"
 	"github.com/meshfold/meshfold/protocol/wire"
 	"github.com/meshfold/meshfold/store"
@@ -45,15 +44,7 @@ type Server struct {
 func NewServer(src Source, acc Access) *Server { return &Server{src: src, acc: acc} }
 
 // Register makes h answer ProtocolID with s.
-func (s *Server) Register(h host.Host) {
-	h.SetStreamHandler(ProtocolID, func(st network.Stream) {
-		if err := s.Serve(context.Background(), st, st.Conn().RemotePeer()); err != nil {
-			_ = st.Reset()
-			return
-		}
-		_ = st.Close()
-	})
-}
+func (s *Server) Register(h host.Host) { wire.Handle(h, ProtocolID, 0, s.Serve) }
 
 // Serve answers requests from rw until the client closes its side (nil),
 // ctx ends, or the exchange fails (an error; reset the stream).

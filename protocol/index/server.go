@@ -9,7 +9,6 @@ import (
 	"time"
 
 	"github.com/libp2p/go-libp2p/core/host"
-	"github.com/libp2p/go-libp2p/core/network"
 	"github.com/libp2p/go-libp2p/core/peer"
 	"github.com/meshfold/meshfold/protocol/wire"
 	"github.com/meshfold/meshfold/store"
@@ -42,17 +41,7 @@ type Server struct {
 func NewServer(src Source, acc Access) *Server { return &Server{src: src, acc: acc} }
 
 // Register makes h answer ProtocolID with s.
-func (s *Server) Register(h host.Host) {
-	h.SetStreamHandler(ProtocolID, func(st network.Stream) {
-		ctx, cancel := context.WithTimeout(context.Background(), StreamTimeout)
-		defer cancel()
-		if err := s.Serve(ctx, st, st.Conn().RemotePeer()); err != nil {
-			_ = st.Reset()
-			return
-		}
-		_ = st.Close()
-	})
-}
+func (s *Server) Register(h host.Host) { wire.Handle(h, ProtocolID, StreamTimeout, s.Serve) }
 
 var errLimit = errors.New("limit reached")
 

@@ -8,7 +8,6 @@ import (
 	"time"
 
 	"github.com/libp2p/go-libp2p/core/host"
-	"github.com/libp2p/go-libp2p/core/network"
 	"github.com/libp2p/go-libp2p/core/peer"
 
 	"github.com/meshfold/meshfold/protocol/wire"
@@ -35,17 +34,7 @@ type Server struct{ inv Inviter }
 func NewServer(inv Inviter) *Server { return &Server{inv: inv} }
 
 // Register installs the server on h.
-func (s *Server) Register(h host.Host) {
-	h.SetStreamHandler(ProtocolID, func(st network.Stream) {
-		ctx, cancel := context.WithTimeout(context.Background(), StreamTimeout)
-		defer cancel()
-		if err := s.Serve(ctx, st, st.Conn().RemotePeer()); err != nil {
-			_ = st.Reset()
-			return
-		}
-		_ = st.Close()
-	})
-}
+func (s *Server) Register(h host.Host) { wire.Handle(h, ProtocolID, StreamTimeout, s.Serve) }
 
 // Serve runs the serving side of one handshake over rw with device remote.
 // A refusal (bad request, unknown or used-up invitation, invalid Join op) is

@@ -9,7 +9,6 @@ import (
 
 	"github.com/ipfs/go-cid"
 	"github.com/libp2p/go-libp2p/core/host"
-	"github.com/libp2p/go-libp2p/core/network"
 	"github.com/libp2p/go-libp2p/core/peer"
 	"github.com/meshfold/meshfold/protocol/wire"
 )
@@ -42,17 +41,7 @@ type Server struct {
 func NewServer(log Log, mem Members) *Server { return &Server{log: log, mem: mem} }
 
 // Register makes h answer ProtocolID with s.
-func (s *Server) Register(h host.Host) {
-	h.SetStreamHandler(ProtocolID, func(st network.Stream) {
-		ctx, cancel := context.WithTimeout(context.Background(), StreamTimeout)
-		defer cancel()
-		if err := s.Serve(ctx, st, st.Conn().RemotePeer()); err != nil {
-			_ = st.Reset()
-			return
-		}
-		_ = st.Close()
-	})
-}
+func (s *Server) Register(h host.Host) { wire.Handle(h, ProtocolID, StreamTimeout, s.Serve) }
 
 // Serve runs one exchange on rw with remote. Refusals (not a member, unknown
 // folder) are answered with an Error frame and return nil; an error means
