@@ -127,7 +127,7 @@ func (f *Folder) Status() Status {
 	defer f.mu.Unlock()
 	s := f.status
 	s.Peers = len(f.peers)
-	s.Candidates = f.countCandidates()
+	s.Candidates = f.countCandidatesLocked()
 	return s
 }
 
