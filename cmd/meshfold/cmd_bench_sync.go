@@ -18,6 +18,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"runtime/pprof"
 	"slices"
 	"strings"
 	"time"
@@ -49,6 +50,9 @@ const (
 	// benchWireSettle is longer than the 1 s sweep after which libp2p's
 	// bandwidth counter (go-flow-metrics) shows bytes in its totals.
 	benchWireSettle = 1500 * time.Millisecond
+	// benchProfileEnv, set to a directory, makes each sync-node child write
+	// a CPU profile there.
+	benchProfileEnv = "MESHFOLD_BENCH_CPUPROFILE"
 )
 
 type benchSyncOptions struct {
@@ -129,6 +133,17 @@ func runSyncNode(ctx context.Context, opts syncNodeOptions, stdin io.Reader, out
 		ctx = context.Background()
 	}
 	start := time.Now()
+	if dir := os.Getenv(benchProfileEnv); dir != "" {
+		pf, err := os.Create(filepath.Join(dir, fmt.Sprintf("%s-%d.pprof", opts.role, os.Getpid())))
+		if err != nil {
+			return err
+		}
+		defer pf.Close()
+		if err := pprof.StartCPUProfile(pf); err != nil {
+			return err
+		}
+		defer pprof.StopCPUProfile()
+	}
 	cfg := node.Config{
 		Home:        opts.home,
 		ListenAddrs: []string{"/ip4/127.0.0.1/tcp/0"},
