@@ -80,7 +80,9 @@ const (
 // already on this device, up to maxStagedFiles at a time; then the chunks they
 // still lack are fetched in one transfer and written straight into every file
 // that needs them, the files are fsynced together, and only then renamed into
-// place (each after checking again that no unscanned local change is there).
+// place (each after checking again that no unscanned local change is there);
+// their directories are fsynced and the index batch committed after each such
+// round, so memory stays bounded however long the plan.
 // An action that removes or renames paths first completes the staged files,
 // so actions still take effect in plan order.
 func (a *Applier) Apply(ctx context.Context, actions []plan.Action) (ApplyResult, error) {
@@ -92,7 +94,10 @@ func (a *Applier) Apply(ctx context.Context, actions []plan.Action) (ApplyResult
 			return res, err
 		}
 		if reorders(act) || len(r.staged) >= maxStagedFiles {
-			r.flush(ctx)
+			if err := r.flush(ctx); err != nil {
+				r.discard()
+				return res, err
+			}
 		}
 		if reorders(act) {
 			clear(r.made) // a directory made earlier may be gone now
@@ -110,25 +115,36 @@ func (a *Applier) Apply(ctx context.Context, actions []plan.Action) (ApplyResult
 		}
 		res.Applied++
 	}
-	r.flush(ctx)
+	if err := r.flush(ctx); err != nil {
+		return res, err
+	}
 	if err := ctx.Err(); err != nil {
 		return res, err
 	}
+	return res, r.commit()
+}
+
+// commit makes the directories whose entries changed durable, then records
+// in the index what was done since the last commit.
+func (r *run) commit() error {
 	dirs := make([]string, 0, len(r.dirty))
 	for dir := range r.dirty {
 		dirs = append(dirs, dir)
 	}
 	errs := make([]error, len(dirs))
-	parallel(len(dirs), func(i int) { errs[i] = a.syncDir(dirs[i]) })
+	parallel(len(dirs), func(i int) { errs[i] = r.a.syncDir(dirs[i]) })
 	for i, err := range errs {
 		if err != nil {
-			return res, fmt.Errorf("making %q durable: %w", dirs[i], err)
+			return fmt.Errorf("making %q durable: %w", dirs[i], err)
 		}
 	}
+	clear(r.dirty)
 	if r.batch.Len() == 0 {
-		return res, nil
+		return nil
 	}
-	return res, r.batch.Commit()
+	err := r.batch.Commit()
+	r.batch = r.a.Index.Batch()
+	return err
 }
 
 // reorders: the action removes or renames paths, so the files staged before
@@ -378,10 +394,11 @@ func (r *run) fillLocal(s *stagedFile) error {
 
 // flush completes the staged files: fetches what they lack in one transfer,
 // writing each chunk into every file that needs it, fsyncs them together,
-// then renames each into place and records it.
-func (r *run) flush(ctx context.Context) {
+// then renames each into place, and commits (so the index batch, like the
+// staged files, stays bounded however long the plan).
+func (r *run) flush(ctx context.Context) error {
 	if len(r.staged) == 0 {
-		return
+		return nil
 	}
 	staged, wanted, order := r.staged, r.wanted, r.order
 	r.staged, r.wanted, r.order = nil, nil, nil
@@ -453,6 +470,7 @@ func (r *run) flush(ctx context.Context) {
 		}
 		r.res.Applied++
 	}
+	return r.commit()
 }
 
 // finishFile sets a complete staged file's mode and mtime and fsyncs it.
