@@ -754,9 +754,12 @@ func runBenchSync(ctx context.Context, opts benchSyncOptions, out io.Writer) err
 		c := syncCase{name: e.name, bytes: editSize, sync: medianSync(editRuns[i]), rsync: median(editRsync[i])}
 		show(c)
 		cases = append(cases, c)
+		var each []string
 		for _, r := range editRuns[i] {
 			maxWire[i] = max(maxWire[i], r.wireReceiver)
+			each = append(each, humanBytes(r.wireReceiver))
 		}
+		fmt.Fprintf(out, "%-34s wire (B) per run: %s (edits differ run to run, so do chunk boundaries)\n", "", strings.Join(each, ", "))
 	}
 
 	var streams []float64
