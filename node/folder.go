@@ -80,6 +80,7 @@ type Folder struct {
 	received   map[store.DeviceID]uint64 // highest sequence examined per author
 	candidates map[string]map[versionKey]plan.Candidate
 	signedTo   uint64 // local versions up to this sequence are signed or judged
+	refused    map[string]bool // local changes this device's user may not make: to restore
 	status     Status
 }
 
@@ -97,6 +98,7 @@ func newFolder(n *Node, log *crdt.Log, root string) (*Folder, error) {
 		peers:      map[peer.ID]*state.FolderState{},
 		received:   map[store.DeviceID]uint64{},
 		candidates: map[string]map[versionKey]plan.Candidate{},
+		refused:    map[string]bool{},
 		status:     Status{State: "starting"},
 	}
 	if err := n.ps.RegisterTopicValidator(state.Topic(id), state.NewStateValidator(func(folder string, dev peer.ID) bool {
@@ -209,6 +211,7 @@ func (f *Folder) serve(ctx context.Context) error {
 		return err
 	}
 	defer root.Close()
+	f.removeTempFiles()
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 
@@ -223,11 +226,18 @@ func (f *Folder) serve(ctx context.Context) error {
 	wg.Go(func() { f.readStates(ctx, sub) })
 
 	w, err := store.NewWatcher(store.WatchConfig{
-		Scan: store.ScanConfig{Root: f.root, Device: store.DeviceID(f.n.id)},
+		Scan: store.ScanConfig{Root: f.root, Device: store.DeviceID(f.n.id), MayChange: f.mayWrite},
 		Lock: &f.diskMu,
 		OnScan: func(ev store.WatchEvent) {
 			if ev.Err != nil {
 				f.log.Warn("scan failed", "err", ev.Err)
+			}
+			if len(ev.Result.Refused) > 0 {
+				f.mu.Lock()
+				for _, p := range ev.Result.Refused {
+					f.refused[p] = true
+				}
+				f.mu.Unlock()
 			}
 			f.wake()
 		},
@@ -256,6 +266,7 @@ func (f *Folder) serve(ctx context.Context) error {
 		if err := f.signLocal(); err != nil {
 			return err
 		}
+		f.restoreRefused(ctx, applier)
 		if time.Since(lastPublish) >= publishCoalesce {
 			if err := f.publish(ctx); err != nil {
 				f.log.Warn("publishing folder state", "err", err)
@@ -266,6 +277,19 @@ func (f *Folder) serve(ctx context.Context) error {
 		}
 		f.syncRound(ctx, applier)
 	}
+}
+
+// removeTempFiles deletes the temporary files a killed process left while
+// assembling downloads; they were never recorded, so nothing is lost.
+func (f *Folder) removeTempFiles() {
+	filepath.WalkDir(f.root, func(p string, d fs.DirEntry, err error) error {
+		if err == nil && !d.IsDir() && strings.HasPrefix(d.Name(), store.TempFilePrefix) {
+			if err := os.Remove(p); err == nil {
+				f.log.Info("removed an unfinished download", "path", p)
+			}
+		}
+		return nil
+	})
 }
 
 // readStates takes peers' folder states off the topic (the validator already
@@ -290,6 +314,59 @@ func (f *Folder) readStates(ctx context.Context, sub *pubsub.Subscription) {
 		f.mu.Unlock()
 		f.wake()
 	}
+}
+
+// mayWrite is the scanner's guard: may this device's user change path?
+func (f *Folder) mayWrite(path string) bool {
+	f.logMu.Lock()
+	defer f.logMu.Unlock()
+	return f.rlog.Can(f.n.User(), crdt.ActionWrite, path)
+}
+
+// restoreRefused undoes local changes this device's user may not make (a
+// read-only member's edit or delete): the user's bytes are kept as a conflict
+// copy that is never shared, and the shared version comes back.
+func (f *Folder) restoreRefused(ctx context.Context, applier *Applier) {
+	f.mu.Lock()
+	paths := make([]string, 0, len(f.refused))
+	for p := range f.refused {
+		paths = append(paths, p)
+	}
+	f.refused = map[string]bool{}
+	f.mu.Unlock()
+	if len(paths) == 0 {
+		return
+	}
+	slices.Sort(paths)
+	f.diskMu.Lock()
+	defer f.diskMu.Unlock()
+	var actions []plan.Action
+	for _, p := range paths {
+		shared, ok, err := f.idx.Get(p)
+		if err != nil || !ok || shared.Deleted {
+			continue
+		}
+		if st, err := applier.Root.Lstat(p); err == nil && !st.IsDir() {
+			copyName := plan.ConflictName(p, st.ModTime().UnixNano(), ShortID(f.n.id))
+			if err := applier.Root.Rename(p, copyName); err != nil {
+				f.log.Error("keeping a refused local change aside", "path", p, "err", err)
+				continue
+			}
+			f.log.Warn("this device may not change the file: kept the change as a local conflict copy and restored the shared version",
+				"path", p, "copy", copyName)
+		}
+		actions = append(actions, plan.Action{Op: plan.Fetch, Want: shared})
+	}
+	res, err := applier.Apply(ctx, actions)
+	if err != nil || len(res.Skipped) > 0 {
+		f.log.Error("restoring shared versions", "err", err, "skipped", res.Skipped)
+		f.mu.Lock()
+		for _, s := range res.Skipped {
+			f.refused[s.Path] = true // try again on the next round
+		}
+		f.mu.Unlock()
+	}
+	f.setStatus(func(s *Status) { s.Unshared += len(paths) })
 }
 
 // signLocal signs the local versions made since the last call, naming the log

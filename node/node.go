@@ -3,13 +3,13 @@ package node
 import (
 	"context"
 	"encoding/json"
-	"io/fs"
-	"slices"
 	"errors"
 	"fmt"
+	"io/fs"
 	"log/slog"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -24,6 +24,7 @@ import (
 	"github.com/meshfold/meshfold/crdt"
 	"github.com/meshfold/meshfold/protocol/chunks"
 	"github.com/meshfold/meshfold/protocol/index"
+	"github.com/meshfold/meshfold/protocol/join"
 	"github.com/meshfold/meshfold/protocol/logsync"
 	"github.com/meshfold/meshfold/protocol/wire"
 	"github.com/meshfold/meshfold/store"
@@ -39,8 +40,13 @@ const (
 	pubsubQueue = 1024
 )
 
-// ErrHomeInUse: another meshfold process has this node home open.
-var ErrHomeInUse = errors.New("the node home is in use by another meshfold process")
+// Errors of a node.
+var (
+	// ErrHomeInUse: another meshfold process has this node home open.
+	ErrHomeInUse = errors.New("the node home is in use by another meshfold process")
+	// ErrUnknownFolder: this node syncs no folder with that ID.
+	ErrUnknownFolder = errors.New("unknown folder")
+)
 
 // Config is how to run a node.
 type Config struct {
@@ -142,6 +148,7 @@ func (n *Node) Start(ctx context.Context) error {
 	index.NewServer(n, n).Register(n.host)
 	chunks.NewServer(n, n).Register(n.host)
 	logsync.NewServer(n, n).Register(n.host)
+	join.NewServer(n).Register(n.host)
 	n.disc = NewDiscovery(n.host, DiscoveryConfig{
 		MDNS: n.cfg.MDNS, DHT: n.cfg.DHT, DHTServer: n.cfg.DHTServer,
 		Bootstrap: n.cfg.Bootstrap, AddrBook: n.db, Logger: n.log,
@@ -245,6 +252,18 @@ func (n *Node) Folder(id string) (*Folder, bool) {
 	return f, ok
 }
 
+// FolderAt returns the ID of the folder syncing directory root, if any.
+func (n *Node) FolderAt(root string) (string, bool) {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	for id, f := range n.folders {
+		if f.root == root {
+			return id, true
+		}
+	}
+	return "", false
+}
+
 // CreateFolder makes a new shared folder of root, with this node's user as
 // founder, and starts syncing it.
 func (n *Node) CreateFolder(root, name string) (*Folder, error) {
@@ -279,8 +298,20 @@ func (n *Node) JoinFolder(root string, ops [][]byte) (*Folder, error) {
 // known once its genesis is) in the node's store, reopens the log over that
 // store, and starts the folder's runner.
 func (n *Node) startFolder(mem *crdt.Log, root string) (*Folder, error) {
-	id := mem.Folder().String()
-	ls := n.db.LogStore(id)
+	abs, err := filepath.Abs(root)
+	if err != nil {
+		return nil, err
+	}
+	if id, ok := n.FolderAt(abs); ok {
+		return nil, fmt.Errorf("%s is already synced as folder %s", abs, id)
+	}
+	if st, err := os.Stat(abs); err == nil && !st.IsDir() {
+		return nil, fmt.Errorf("%s is not a directory", abs)
+	}
+	if err := os.MkdirAll(filepath.Join(abs, store.MarkerName), 0o755); err != nil {
+		return nil, fmt.Errorf("creating the folder marker: %w", err)
+	}
+	ls := n.db.LogStore(mem.Folder().String())
 	for _, raw := range mem.OpsSince(nil) {
 		op, err := crdt.DecodeOp(raw)
 		if err != nil {
@@ -293,13 +324,6 @@ func (n *Node) startFolder(mem *crdt.Log, root string) (*Folder, error) {
 	log, err := crdt.Load(ls)
 	if err != nil {
 		return nil, fmt.Errorf("loading the folder log: %w", err)
-	}
-	abs, err := filepath.Abs(root)
-	if err != nil {
-		return nil, err
-	}
-	if err := os.MkdirAll(filepath.Join(abs, store.MarkerName), 0o755); err != nil {
-		return nil, fmt.Errorf("creating the folder marker: %w", err)
 	}
 	f, err := n.runFolder(log, abs)
 	if err != nil {
@@ -338,13 +362,14 @@ func (n *Node) folder(id string) (*Folder, error) {
 	return nil, wire.ErrNotFound
 }
 
-// Since serves index sync: versions by dev from seq on, signed ones only.
+// Since serves index sync (index.Source): the versions by dev with Seq >=
+// from, signed ones only.
 func (n *Node) Since(folder string, dev store.DeviceID, from uint64, fn func(store.FileInfo) error) error {
 	f, err := n.folder(folder)
 	if err != nil {
 		return err
 	}
-	return f.idx.Since(dev, from+1, func(fi store.FileInfo) error {
+	return f.idx.Since(dev, from, func(fi store.FileInfo) error {
 		if len(fi.Signature) == 0 {
 			return nil // not shared (yet, or ever: a change its author may not make)
 		}

@@ -73,6 +73,12 @@ type ScanConfig struct {
 	// the index: for paths reported stale (their content no longer matches
 	// the index although their metadata does).
 	Rehash bool
+	// MayChange, if set, guards shared versions (those carrying a
+	// signature): a change to or deletion of such a path is recorded only if
+	// MayChange accepts it. A refused path keeps its indexed version and is
+	// listed in ScanResult.Refused, for the caller to keep the user's bytes
+	// aside and restore the shared file (a read-only member's edit).
+	MayChange func(path string) bool
 
 	// afterHash, when set (tests only), runs after a file was hashed and
 	// before it is stat'ed again to check it did not change meanwhile.
@@ -92,7 +98,9 @@ type ScanResult struct {
 	// MaxResultPaths (ChangedPathsTruncated then says more were).
 	ChangedPaths          []string
 	ChangedPathsTruncated bool
-	Duration              time.Duration
+	// Refused lists the paths whose change MayChange refused.
+	Refused  []string
+	Duration time.Duration
 }
 
 func (c *ScanConfig) validate() error {
@@ -341,6 +349,9 @@ func (s *scanner) record(r scanned) error {
 				s.res.Unchanged++ // re-hashed (Rehash) and found as indexed
 				return nil
 			}
+			if s.refuse(old) {
+				return nil
+			}
 		}
 	}
 	if r.prev == nil || r.prev.deleted {
@@ -349,6 +360,16 @@ func (s *scanner) record(r scanned) error {
 		s.res.Changed++
 	}
 	return s.put(fi)
+}
+
+// refuse reports whether a change to the shared version old must not be
+// recorded (ScanConfig.MayChange), noting the path in the result if so.
+func (s *scanner) refuse(old FileInfo) bool {
+	if s.cfg.MayChange == nil || old.Deleted || len(old.Signature) == 0 || s.cfg.MayChange(old.Path) {
+		return false
+	}
+	s.res.Refused = append(s.res.Refused, old.Path)
+	return true
 }
 
 // sameEntry reports whether the scanned fi records exactly what old does.
@@ -397,7 +418,7 @@ func (s *scanner) tombstones() error {
 		if err != nil {
 			return fmt.Errorf("reading index entry %q: %w", p, err)
 		}
-		if !ok || old.Deleted {
+		if !ok || old.Deleted || s.refuse(old) {
 			continue
 		}
 		s.res.Deleted++

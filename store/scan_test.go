@@ -582,3 +582,50 @@ func TestScanFileVanishingDuringHashIsTombstoned(t *testing.T) {
 		t.Fatalf("g recorded or errors %v", res.Errors)
 	}
 }
+
+func TestScanRefusesChangesToGuardedSharedVersions(t *testing.T) {
+	root := t.TempDir()
+	db, err := Open(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	idx := db.Folder("f")
+	for _, p := range []string{"shared.txt", "gone.txt", "mine.txt"} {
+		os.WriteFile(filepath.Join(root, p), []byte("v1 "+p), 0o644)
+	}
+	cfg := ScanConfig{Root: root, Device: "viewer"}
+	if _, err := Scan(context.Background(), cfg, idx); err != nil {
+		t.Fatal(err)
+	}
+	// Mark two versions as shared (signed), as the sync layer does.
+	b := idx.Batch()
+	for _, p := range []string{"shared.txt", "gone.txt"} {
+		fi, _, _ := idx.Get(p)
+		fi.Signature = []byte("sig")
+		b.Put(fi)
+	}
+	if err := b.Commit(); err != nil {
+		t.Fatal(err)
+	}
+	before, _, _ := idx.Get("shared.txt")
+	os.WriteFile(filepath.Join(root, "shared.txt"), []byte("edited by a viewer"), 0o644)
+	os.WriteFile(filepath.Join(root, "mine.txt"), []byte("edited, never shared"), 0o644)
+	os.Remove(filepath.Join(root, "gone.txt"))
+	cfg.MayChange = func(string) bool { return false }
+	res, err := Scan(context.Background(), cfg, idx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	slices.Sort(res.Refused)
+	if !slices.Equal(res.Refused, []string{"gone.txt", "shared.txt"}) || res.Changed != 1 || res.Deleted != 0 {
+		t.Fatalf("refused %v, changed %d, deleted %d", res.Refused, res.Changed, res.Deleted)
+	}
+	after, _, _ := idx.Get("shared.txt")
+	if after.Seq != before.Seq || string(after.Signature) != "sig" {
+		t.Fatal("the shared version was replaced")
+	}
+	if g, _, _ := idx.Get("gone.txt"); g.Deleted {
+		t.Fatal("the shared version was tombstoned")
+	}
+}

@@ -23,6 +23,9 @@ const (
 	DefaultMaxInFlight = 32
 	// InitialWindow is a peer's window before its rate is measured.
 	InitialWindow = 4
+	// DefaultResponseTimeout is how long a peer with requests in flight may
+	// go without answering before it is dropped from the transfer.
+	DefaultResponseTimeout = 30 * time.Second
 	// DefaultTargetQueue is how much work, in time at its measured rate, a
 	// peer is given ahead: its window is rate x TargetQueue bytes.
 	DefaultTargetQueue = 200 * time.Millisecond
@@ -30,6 +33,19 @@ const (
 
 // ErrUnavailable: no usable peer could supply some of the wanted chunks.
 var ErrUnavailable = errors.New("chunks unavailable from every peer")
+
+// ErrTimeout: a peer with requests in flight stopped answering.
+var ErrTimeout = errors.New("peer stopped answering")
+
+// abort ends a stream at once: Reset if it has one (libp2p streams), Close
+// otherwise.
+func abort(c io.Closer) {
+	if r, ok := c.(interface{ Reset() error }); ok {
+		_ = r.Reset()
+		return
+	}
+	_ = c.Close()
+}
 
 // ErrBadPeer is what Penalize receives as the reason for peers that sent
 // data that does not match its CID or broke the protocol.
@@ -52,6 +68,9 @@ type FetchOptions struct {
 	// TargetQueue sizes windows from measured rates; 0 means
 	// DefaultTargetQueue.
 	TargetQueue time.Duration
+	// ResponseTimeout: see DefaultResponseTimeout (used when 0). It needs
+	// streams with SetReadDeadline (libp2p streams, net.Conn).
+	ResponseTimeout time.Duration
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
 }
@@ -84,7 +103,13 @@ type item struct {
 	done   bool             // delivered or given up
 	failed map[peer.ID]bool // peers that answered with an error for it
 	asked  int              // peers it is in flight at
+	at     map[peer.ID]bool // which ones
 }
+
+// maxCopies is how many peers one chunk may be in flight at: 2 in the
+// endgame, when a peer with room and nothing pending re-requests a chunk
+// still waiting at another (slower) peer; the first answer wins.
+const maxCopies = 2
 
 type peerState struct {
 	id       peer.ID
@@ -97,6 +122,37 @@ type peerState struct {
 	dropped  bool
 	stats    *PeerStats
 	conn     io.Closer
+	timer    *time.Timer // response timeout, see armTimeout
+	deadline time.Time
+}
+
+// armTimeout gives a peer with requests in flight ResponseTimeout to answer
+// the next one; an idle peer has no deadline. A timer rather than stream
+// deadlines, because not every stream honours them (mocknet's do nothing).
+// mu held.
+func (f *fetch) armTimeout(ps *peerState) {
+	if ps.inflight == 0 || ps.dropped {
+		if ps.timer != nil {
+			ps.timer.Stop()
+		}
+		return
+	}
+	ps.deadline = time.Now().Add(f.opts.ResponseTimeout)
+	if ps.timer == nil {
+		ps.timer = time.AfterFunc(f.opts.ResponseTimeout, func() { f.expire(ps) })
+		return
+	}
+	ps.timer.Reset(f.opts.ResponseTimeout)
+}
+
+// expire drops a peer whose deadline passed with requests in flight.
+func (f *fetch) expire(ps *peerState) {
+	f.mu.Lock()
+	late := ps.inflight > 0 && !ps.dropped && !time.Now().Before(ps.deadline)
+	f.mu.Unlock()
+	if late {
+		f.drop(ps, fmt.Errorf("no answer in %v: %w", f.opts.ResponseTimeout, ErrTimeout), false)
+	}
 }
 
 type sent struct {
@@ -119,13 +175,17 @@ type fetch struct {
 	missing   []cid.Cid
 
 	deliverMu sync.Mutex
+	ctx       context.Context // the transfer's; streams fail once it ends
 }
 
 // Fetch gets every chunk in want from peers and passes each, verified, to
 // deliver (called from one goroutine at a time; the data is not reused). A
 // chunk a peer lacks is retried at the others; a peer that sends bad data is
 // dropped for the rest of the transfer, penalised, and its chunks go to the
-// others. It returns when every chunk is delivered or known unavailable
+// others. When nothing is left to ask for, a peer with room re-requests
+// chunks still waiting at another peer (endgame), so one slow or stalled peer
+// does not hold up the end of the transfer; the first verified answer wins.
+// It returns when every chunk is delivered or known unavailable
 // (ErrUnavailable, with Stats.Missing), ctx ends, or deliver fails.
 func Fetch(ctx context.Context, opts FetchOptions, want []cid.Cid, peers []peer.ID, deliver func(cid.Cid, []byte) error) (Stats, error) {
 	if opts.MaxInFlight <= 0 {
@@ -136,6 +196,9 @@ func Fetch(ctx context.Context, opts FetchOptions, want []cid.Cid, peers []peer.
 	}
 	if opts.Now == nil {
 		opts.Now = time.Now
+	}
+	if opts.ResponseTimeout <= 0 {
+		opts.ResponseTimeout = DefaultResponseTimeout
 	}
 	if opts.Has == nil {
 		opts.Has = func(peer.ID, cid.Cid) bool { return true }
@@ -155,7 +218,7 @@ func Fetch(ctx context.Context, opts FetchOptions, want []cid.Cid, peers []peer.
 		if _, dup := f.items[c.KeyString()]; dup {
 			continue
 		}
-		it := &item{c: c, failed: make(map[peer.ID]bool)}
+		it := &item{c: c, failed: make(map[peer.ID]bool), at: make(map[peer.ID]bool)}
 		f.items[c.KeyString()] = it
 		f.remaining++
 		if f.servable(it) {
@@ -165,8 +228,10 @@ func Fetch(ctx context.Context, opts FetchOptions, want []cid.Cid, peers []peer.
 		}
 	}
 
+	parent := ctx
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
+	f.ctx = ctx
 	var wg sync.WaitGroup
 	for _, ps := range f.peers {
 		wg.Go(func() { f.runPeer(ctx, ps) })
@@ -197,8 +262,8 @@ func Fetch(ctx context.Context, opts FetchOptions, want []cid.Cid, peers []peer.
 	switch {
 	case err != nil:
 		return stats, err
-	case f.remaining > 0:
-		return stats, fmt.Errorf("fetching chunks: %w", context.Cause(ctx))
+	case f.remaining > 0 || (len(f.missing) > 0 && parent.Err() != nil):
+		return stats, fmt.Errorf("fetching chunks: %w", context.Cause(parent))
 	case len(f.missing) > 0:
 		return stats, fmt.Errorf("%d of %d chunks: %w", len(f.missing), len(f.items), ErrUnavailable)
 	}
@@ -241,12 +306,18 @@ func (f *fetch) requeue(it *item) {
 	}
 }
 
-// take picks up to n pending items p may serve. mu held.
+// mayServe: p may be asked for it. mu held.
+func (f *fetch) mayServe(ps *peerState, it *item) bool {
+	return !it.done && !it.failed[ps.id] && !it.at[ps.id] && f.opts.Has(ps.id, it.c)
+}
+
+// take picks up to n pending items p may serve; if there are none, up to n
+// endgame copies of items in flight at other peers. mu held.
 func (f *fetch) take(ps *peerState, n int) []*item {
 	var out []*item
 	kept := f.pending[:0]
 	for _, it := range f.pending {
-		if len(out) < n && !it.failed[ps.id] && f.opts.Has(ps.id, it.c) {
+		if len(out) < n && f.mayServe(ps, it) {
 			out = append(out, it)
 			continue
 		}
@@ -254,20 +325,52 @@ func (f *fetch) take(ps *peerState, n int) []*item {
 	}
 	clear(f.pending[len(kept):])
 	f.pending = kept
+	if len(out) > 0 || len(f.pending) > 0 {
+		return out
+	}
+	f.endgame(ps, func(it *item) bool {
+		out = append(out, it)
+		it.at[ps.id] = true // reserved now so it is not picked twice
+		return len(out) < n
+	})
+	for _, it := range out {
+		delete(it.at, ps.id)
+	}
 	return out
 }
 
-// canTake: p has window room and a pending item it may serve. mu held.
+// endgame calls fn with each item in flight at another peer that p could
+// also be asked for, oldest first per peer, until fn returns false. mu held.
+func (f *fetch) endgame(ps *peerState, fn func(*item) bool) {
+	for _, other := range f.peers {
+		if other == ps || other.dropped {
+			continue
+		}
+		for _, s := range other.queue {
+			if s.it.asked < maxCopies && f.mayServe(ps, s.it) && !fn(s.it) {
+				return
+			}
+		}
+	}
+}
+
+// canTake: p has window room and a pending item (or, with nothing pending,
+// an endgame copy) it may serve. mu held.
 func (f *fetch) canTake(ps *peerState) bool {
 	if ps.inflight >= ps.window {
 		return false
 	}
 	for _, it := range f.pending {
-		if !it.failed[ps.id] && f.opts.Has(ps.id, it.c) {
+		if f.mayServe(ps, it) {
 			return true
 		}
 	}
-	return false
+	if len(f.pending) > 0 {
+		return false
+	}
+	found := false
+	f.endgame(ps, func(*item) bool { found = true; return false })
+	return found
 }
 
 func (f *fetch) runPeer(ctx context.Context, ps *peerState) {
@@ -276,17 +379,22 @@ func (f *fetch) runPeer(ctx context.Context, ps *peerState) {
 		f.drop(ps, fmt.Errorf("opening stream: %w", err), false)
 		return
 	}
+	stop := wire.Bind(ctx, conn)
+	defer stop()
 	f.mu.Lock()
 	ps.conn = conn
 	f.mu.Unlock()
-	stop := wire.Bind(ctx, conn)
-	defer stop()
 	cl := NewClient(conn, f.opts.Folder)
 	var readers sync.WaitGroup
 	readers.Go(func() { f.readPeer(ps, cl) })
 	defer func() {
-		_ = conn.Close()
+		abort(conn)
 		readers.Wait()
+		f.mu.Lock()
+		if ps.timer != nil {
+			ps.timer.Stop()
+		}
+		f.mu.Unlock()
 	}()
 
 	f.mu.Lock()
@@ -307,6 +415,7 @@ func (f *fetch) runPeer(ctx context.Context, ps *peerState) {
 		for i, it := range batch {
 			cids[i] = it.c
 			it.asked++
+			it.at[ps.id] = true
 			ps.inflight++
 			ps.queue = append(ps.queue, sent{it: it, at: now})
 		}
@@ -315,6 +424,9 @@ func (f *fetch) runPeer(ctx context.Context, ps *peerState) {
 		f.mu.Unlock()
 		err := cl.Send(cids)
 		f.mu.Lock()
+		if err == nil && !ps.dropped {
+			f.armTimeout(ps)
+		}
 		if err != nil {
 			f.mu.Unlock()
 			f.drop(ps, fmt.Errorf("sending request: %w", err), false)
@@ -346,7 +458,9 @@ func (f *fetch) readPeer(ps *peerState, cl *Client) {
 		ps.queue = ps.queue[1:]
 		ps.lastRecv = now
 		ps.inflight--
+		f.armTimeout(ps)
 		it.asked--
+		delete(it.at, ps.id)
 		if res.Err != nil {
 			it.failed[ps.id] = true
 			f.requeue(it)
@@ -402,7 +516,7 @@ func (f *fetch) windowFor(ps *peerState) int {
 // not the peer's fault.
 func (f *fetch) drop(ps *peerState, reason error, bad bool) {
 	f.mu.Lock()
-	if ps.dropped || f.finished {
+	if ps.dropped || f.finished || f.ctx.Err() != nil {
 		f.mu.Unlock()
 		return
 	}
@@ -412,7 +526,7 @@ func (f *fetch) drop(ps *peerState, reason error, bad bool) {
 	}
 	ps.stats.Dropped = reason
 	if ps.conn != nil {
-		_ = ps.conn.Close()
+		abort(ps.conn)
 	}
 	f.reassign(ps)
 	f.broadcast()
@@ -429,6 +543,7 @@ func (f *fetch) reassign(ps *peerState) {
 	ps.inflight, ps.queue = 0, nil
 	for _, s := range queue {
 		s.it.asked--
+		delete(s.it.at, ps.id)
 		s.it.failed[ps.id] = true
 		f.requeue(s.it)
 	}

@@ -1,14 +1,19 @@
 package chunks
 
 import (
+	"context"
 	"errors"
+	"io"
 	"math/rand/v2"
+	"net"
+	"runtime"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/ipfs/go-cid"
 	"github.com/libp2p/go-libp2p/core/host"
+	"github.com/libp2p/go-libp2p/core/network"
 	"github.com/libp2p/go-libp2p/core/peer"
 	mocknet "github.com/libp2p/go-libp2p/p2p/net/mock"
 	"github.com/meshfold/meshfold/protocol/internal/testhosts"
@@ -19,13 +24,23 @@ import (
 // own source and link options.
 func swarm(t *testing.T, links []mocknet.LinkOptions, sources []Source) (host.Host, []peer.ID) {
 	t.Helper()
+	client, servers := swarmHosts(t, links, sources)
+	var ids []peer.ID
+	for _, h := range servers {
+		ids = append(ids, h.ID())
+	}
+	return client, ids
+}
+
+func swarmHosts(t *testing.T, links []mocknet.LinkOptions, sources []Source) (host.Host, []host.Host) {
+	t.Helper()
 	mn := mocknet.New()
 	t.Cleanup(func() { _ = mn.Close() })
 	client, err := mn.GenPeer()
 	if err != nil {
 		t.Fatal(err)
 	}
-	var ids []peer.ID
+	var servers []host.Host
 	for i, src := range sources {
 		h, err := mn.GenPeer()
 		if err != nil {
@@ -40,9 +55,9 @@ func swarm(t *testing.T, links []mocknet.LinkOptions, sources []Source) (host.Ho
 			t.Fatal(err)
 		}
 		NewServer(src, denyPrefix("")).Register(h)
-		ids = append(ids, h.ID())
+		servers = append(servers, h)
 	}
-	return client, ids
+	return client, servers
 }
 
 func testChunks(t *testing.T, n, size int) (*memSource, []cid.Cid) {
@@ -173,9 +188,18 @@ func TestFetchHasAndUnreachablePeer(t *testing.T) {
 	ghost := peer.ID("not a reachable peer")
 	var col collector
 	var penalised int
-	opts := FetchOptions{Folder: testFolder, Open: OpenWith(client),
+	ghostFailed := make(chan struct{})
+	opts := FetchOptions{Folder: testFolder,
 		Has:      func(p peer.ID, c cid.Cid) bool { return true },
-		Penalize: func(peer.ID, error) { penalised++ }}
+		Penalize: func(peer.ID, error) { penalised++ },
+		Open: func(ctx context.Context, p peer.ID) (io.ReadWriteCloser, error) {
+			if p == ghost {
+				defer close(ghostFailed)
+			} else {
+				<-ghostFailed // the ghost fails while the transfer is under way
+			}
+			return OpenWith(client)(ctx, p)
+		}}
 	stats, err := Fetch(t.Context(), opts, want, []peer.ID{ghost, ids[0]}, col.deliver)
 	if err != nil {
 		t.Fatal(err)
@@ -187,6 +211,7 @@ func TestFetchHasAndUnreachablePeer(t *testing.T) {
 
 	// Nobody claims the chunks: unavailable at once, nothing asked.
 	opts.Has = func(peer.ID, cid.Cid) bool { return false }
+	opts.Open = OpenWith(client)
 	stats, err = Fetch(t.Context(), opts, want, ids, (&collector{}).deliver)
 	if !errors.Is(err, ErrUnavailable) || len(stats.Missing) != len(want) || stats.Peers[ids[0]].Asked != 0 {
 		t.Fatalf("err %v, missing %d, asked %d", err, len(stats.Missing), stats.Peers[ids[0]].Asked)
@@ -214,4 +239,139 @@ func TestFetchOverTCP(t *testing.T) {
 		t.Fatal(err)
 	}
 	col.check(t, want)
+}
+
+// A peer that accepts requests and never answers is dropped after the
+// response timeout, without penalty; the chunks only it had are reported
+// missing instead of hanging the transfer, and the rest arrives.
+func TestFetchDropsSilentPeer(t *testing.T) {
+	src, want := testChunks(t, 40, 1000)
+	client, servers := swarmHosts(t, []mocknet.LinkOptions{{}, {}}, []Source{src, src})
+	honest, silent := servers[0].ID(), servers[1].ID()
+	// Replace the silent peer's handler: read requests, never answer.
+	requested := make(chan struct{})
+	var once sync.Once
+	servers[1].SetStreamHandler(ProtocolID, func(s network.Stream) {
+		var b [1]byte
+		if _, err := s.Read(b[:]); err == nil {
+			once.Do(func() { close(requested) })
+		}
+		_, _ = io.Copy(io.Discard, s)
+	})
+	onlySilent := map[string]bool{}
+	for _, c := range want[:5] {
+		onlySilent[c.KeyString()] = true
+	}
+	var col collector
+	var penalised int
+	opts := FetchOptions{Folder: testFolder, ResponseTimeout: 300 * time.Millisecond,
+		Penalize: func(peer.ID, error) { penalised++ },
+		Has:      func(p peer.ID, c cid.Cid) bool { return p == silent || !onlySilent[c.KeyString()] },
+		Open: func(ctx context.Context, p peer.ID) (io.ReadWriteCloser, error) {
+			if p == honest {
+				<-requested // the silent peer holds requests before the honest one starts
+			}
+			return client.NewStream(ctx, p, ProtocolID)
+		}}
+	stats, err := Fetch(t.Context(), opts, want, []peer.ID{silent, honest}, col.deliver)
+	if !errors.Is(err, ErrUnavailable) || len(stats.Missing) != 5 {
+		t.Fatalf("err %v, missing %d", err, len(stats.Missing))
+	}
+	for _, c := range stats.Missing {
+		if !onlySilent[c.KeyString()] {
+			t.Fatalf("%s missing but the honest peer had it", c)
+		}
+	}
+	col.check(t, want[5:])
+	if d := stats.Peers[silent].Dropped; !errors.Is(d, ErrTimeout) || errors.Is(d, ErrBadPeer) || penalised != 0 {
+		t.Fatalf("silent peer: dropped %v, penalised %d", d, penalised)
+	}
+}
+
+// Cancelling the context ends a transfer stuck on a silent peer, even over
+// mocknet streams whose deadlines do nothing.
+func TestFetchCancelled(t *testing.T) {
+	src, want := testChunks(t, 10, 1000)
+	client, servers := swarmHosts(t, []mocknet.LinkOptions{{}}, []Source{src})
+	servers[0].SetStreamHandler(ProtocolID, func(s network.Stream) { _, _ = io.Copy(io.Discard, s) })
+	ctx, cancel := context.WithCancel(t.Context())
+	var asked sync.Once
+	opts := FetchOptions{Folder: testFolder, ResponseTimeout: time.Hour,
+		Open: func(ctx context.Context, p peer.ID) (io.ReadWriteCloser, error) {
+			s, err := client.NewStream(ctx, p, ProtocolID)
+			asked.Do(cancel) // cancel as soon as the transfer is under way
+			return s, err
+		}}
+	_, err := Fetch(ctx, opts, want, []peer.ID{servers[0].ID()}, (&collector{}).deliver)
+	if !errors.Is(err, context.Canceled) {
+		t.Fatalf("err = %v", err)
+	}
+}
+
+// Endgame: a peer that holds requests and never answers does not hold up the
+// transfer; the honest peer is asked for those chunks too, long before the
+// response timeout.
+func TestFetchEndgame(t *testing.T) {
+	src, want := testChunks(t, 40, 1000)
+	client, servers := swarmHosts(t, []mocknet.LinkOptions{{}, {}}, []Source{src, src})
+	honest, stalled := servers[0].ID(), servers[1].ID()
+	requested := make(chan struct{})
+	var once sync.Once
+	servers[1].SetStreamHandler(ProtocolID, func(s network.Stream) {
+		var b [1]byte
+		if _, err := s.Read(b[:]); err == nil {
+			once.Do(func() { close(requested) })
+		}
+		_, _ = io.Copy(io.Discard, s)
+	})
+	ctx, cancel := context.WithTimeout(t.Context(), 20*time.Second)
+	defer cancel()
+	opts := FetchOptions{Folder: testFolder, ResponseTimeout: time.Hour,
+		Open: func(ctx context.Context, p peer.ID) (io.ReadWriteCloser, error) {
+			if p == honest {
+				<-requested
+			}
+			return client.NewStream(ctx, p, ProtocolID)
+		}}
+	var col collector
+	stats, err := Fetch(ctx, opts, want, []peer.ID{stalled, honest}, col.deliver)
+	if err != nil {
+		t.Fatal(err)
+	}
+	col.check(t, want)
+	if s := stats.Peers[stalled]; s.Asked == 0 || s.Chunks != 0 || s.Dropped != nil {
+		t.Fatalf("stalled peer: %+v", *s)
+	}
+	if h := stats.Peers[honest]; h.Chunks != len(want) || h.Asked != len(want) {
+		t.Fatalf("honest peer: %+v", *h)
+	}
+}
+
+// Fetch leaves no goroutine behind: workers, readers and timers end before
+// it returns, and the streams it opened are closed (so the servers end too).
+func TestFetchLeavesNoGoroutines(t *testing.T) {
+	src, want := testChunks(t, 50, 1000)
+	before := runtime.NumGoroutine()
+	var servers sync.WaitGroup
+	open := func(ctx context.Context, p peer.ID) (io.ReadWriteCloser, error) {
+		c, s := net.Pipe()
+		servers.Go(func() {
+			_ = NewServer(src, denyPrefix("")).Serve(context.Background(), s, p)
+			s.Close()
+		})
+		return c, nil
+	}
+	var col collector
+	if _, err := Fetch(t.Context(), FetchOptions{Folder: testFolder, Open: open}, want, []peer.ID{"a", "b", "c"}, col.deliver); err != nil {
+		t.Fatal(err)
+	}
+	col.check(t, want)
+	servers.Wait()
+	deadline := time.Now().Add(5 * time.Second)
+	for runtime.NumGoroutine() > before {
+		if time.Now().After(deadline) {
+			t.Fatalf("%d goroutines before, %d after", before, runtime.NumGoroutine())
+		}
+		runtime.Gosched()
+	}
 }

@@ -91,6 +91,9 @@ func (s *Server) Serve(ctx context.Context, rw io.ReadWriter, remote peer.ID) er
 			case err != nil:
 				resp.Code, resp.Data = wire.CodeOf(err), nil
 			}
+			if hasDeadline {
+				_ = d.SetDeadline(time.Now().Add(IdleTimeout))
+			}
 			if err := wire.WriteFrame(rw, wire.TypeChunkResponse, resp.Marshal()); err != nil {
 				return err
 			}

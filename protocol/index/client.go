@@ -20,8 +20,11 @@ type KeyFunc func(store.DeviceID) (crypto.PubKey, error)
 // after checking it: author req.Device, sequence rising within
 // (req.FromSeq, End.Through], at most the request's limit, fields valid,
 // signature by the author over req.Folder. The first entry that fails a check
-// ends the exchange with an error (the peer is broken or hostile); accept's
-// error also ends it and is returned. keys may be nil.
+// ends the exchange with an error (the peer is broken or hostile). accept is
+// where the caller checks the entry against the rights log at the log state
+// it names; it returns nil to go on (also after quarantining an entry it
+// refuses) and an error to end the exchange, which Fetch returns. keys may be
+// nil.
 func Fetch(ctx context.Context, rw io.ReadWriter, req Request, keys KeyFunc, accept func(store.FileInfo) error) (End, error) {
 	defer wire.Bind(ctx, rw)()
 	if keys == nil {

@@ -12,16 +12,23 @@ import (
 
 // Limits of one file version.
 const (
-	// MaxPathLength bounds a path in bytes (store defines none yet; 4096 is
-	// Linux's PATH_MAX).
+	// MaxPathLength bounds a path in bytes: 4096, Linux's PATH_MAX and the
+	// scanner's limit (store.MaxPathLength on the scanner branch; switch to
+	// it once merged).
 	MaxPathLength = 4096
-	// MaxChunksPerFile bounds a file's chunk list: 65536 chunks is 16 GiB at
-	// the average chunk size, 64 GiB at the largest.
-	MaxChunksPerFile = 1 << 16
-	// MaxEntrySize bounds one encoded entry: a full chunk list plus path,
-	// vector, heads and signature.
-	MaxEntrySize = MaxChunksPerFile*(wire.MaxCIDLength+6) + 1<<20
+	// MaxChunksPerFile bounds a file's chunk list: 2^20 chunks, 256 GiB at
+	// the average chunk size; the same as store's index limit (index branch)
+	// so that every stored version can travel.
+	MaxChunksPerFile = 1 << 20
+	// MaxEntrySize bounds one encoded entry: a full chunk list (CID with its
+	// length byte, size varint of at most 3 bytes) plus path, vector, heads
+	// and signature.
+	MaxEntrySize = MaxChunksPerFile*(wire.MaxCIDLength+4) + 1<<20
 )
+
+// chunkPrealloc bounds the chunk-list capacity allocated before chunks are
+// decoded.
+const chunkPrealloc = 1024
 
 // Chunk is the wire form of a store.ChunkRef.
 type Chunk struct {
@@ -118,7 +125,10 @@ func decodeEntry(d *wire.Decoder) store.FileInfo {
 	fi.ModTime = d.Varint()
 	fi.SymlinkTarget = d.String(MaxPathLength, "symlink target")
 	if n := d.Count(MaxChunksPerFile, "chunks"); n > 0 {
-		fi.Chunks = make([]store.ChunkRef, 0, n)
+		// Grow as chunks decode rather than trusting the count: a count is
+		// only checked against the bytes left, and a ChunkRef in memory is
+		// larger than the smallest bytes that could claim to encode one.
+		fi.Chunks = make([]store.ChunkRef, 0, min(n, chunkPrealloc))
 		for range n {
 			c := d.CID()
 			size := d.Uvarint()
@@ -155,7 +165,8 @@ func decodeEntry(d *wire.Decoder) store.FileInfo {
 
 // Validate checks the fields of a version that a decoder can check without
 // the rights log: a clean relative path, a known kind, a size that matches
-// the chunk list, a valid version vector, an author and a sequence.
+// the chunk list, a valid version vector, an author, a sequence and sorted,
+// unique log heads.
 func Validate(fi store.FileInfo) error {
 	if err := ValidPath(fi.Path); err != nil {
 		return err
@@ -191,6 +202,14 @@ func Validate(fi store.FileInfo) error {
 	}
 	if fi.Seq == 0 {
 		return fmt.Errorf("sequence 0")
+	}
+	if len(fi.LogHeads) > wire.MaxLogHeads {
+		return fmt.Errorf("%d log heads", len(fi.LogHeads))
+	}
+	for i := 1; i < len(fi.LogHeads); i++ {
+		if fi.LogHeads[i-1].KeyString() >= fi.LogHeads[i].KeyString() {
+			return fmt.Errorf("log heads not sorted and unique (use wire.SortCIDs)")
+		}
 	}
 	return nil
 }

@@ -191,7 +191,7 @@ func (m memSource) Since(folder string, dev store.DeviceID, from uint64, fn func
 		return wire.ErrNotFound
 	}
 	for _, fi := range m[dev] {
-		if fi.Seq > from {
+		if fi.Seq >= from {
 			if err := fn(fi); err != nil {
 				return err
 			}
@@ -386,4 +386,29 @@ func FuzzFetch(f *testing.F) {
 			return nil
 		})
 	})
+}
+
+func TestValidateLogHeads(t *testing.T) {
+	key, _ := testkeys.Key(t, 1)
+	fi := version(t, key, "a", 1, "x")
+	fi.LogHeads = []cid.Cid{fi.LogHeads[1], fi.LogHeads[0]}
+	if Validate(fi) == nil {
+		t.Fatal("unsorted heads accepted")
+	}
+	if _, err := SignVersion(testFolder, fi, key); err == nil {
+		t.Fatal("signed a version with unsorted heads")
+	}
+}
+
+// A version the server cannot vouch for (unsigned) is withheld rather than
+// breaking the exchange for every other entry.
+func TestServeWithholdsUnsigned(t *testing.T) {
+	key, id := testkeys.Key(t, 1)
+	unsigned := version(t, key, "b", 2, "y")
+	unsigned.Signature = nil
+	src := memSource{store.DeviceID(id): {version(t, key, "a", 1, "x"), unsigned, version(t, key, "c", 3, "z")}}
+	got, end, err, serr := exchange(t, src, denyPrefix(""), Request{Folder: testFolder, Device: store.DeviceID(id)})
+	if err != nil || serr != nil || len(got) != 2 || end.Through != 3 {
+		t.Fatalf("got %d entries, end %+v, %v %v", len(got), end, err, serr)
+	}
 }

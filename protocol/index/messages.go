@@ -12,9 +12,12 @@ const ProtocolID = "/meshfold/index/1.0.0"
 const (
 	// MaxEntriesPerBatch bounds the entries in one Batch message.
 	MaxEntriesPerBatch = 1000
-	// MaxBatchSize bounds a Batch payload; a server starts a new batch
-	// before exceeding it (one entry always fits: MaxEntrySize is smaller).
-	MaxBatchSize = 8 << 20
+	// BatchTarget is the size past which a server starts a new batch.
+	BatchTarget = 4 << 20
+	// MaxBatchSize bounds a Batch payload: a batch under BatchTarget plus one
+	// entry of the largest size. Frames this large are read incrementally
+	// (wire.ReadFrame), never allocated up front.
+	MaxBatchSize = BatchTarget + MaxEntrySize
 	// MaxEntriesPerRequest bounds how many versions one request makes the
 	// server examine; Request.Limit is capped to it.
 	MaxEntriesPerRequest = 10000
@@ -33,7 +36,8 @@ var (
 	}
 )
 
-// Request asks for the versions authored by Device with Seq > FromSeq.
+// Request asks for the versions authored by Device with Seq > FromSeq (the
+// client holds Device's changes up to FromSeq).
 type Request struct {
 	Folder  string
 	Device  store.DeviceID

@@ -2,10 +2,10 @@ package index
 
 import (
 	"context"
-	"encoding/binary"
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"time"
 
 	"github.com/libp2p/go-libp2p/core/host"
@@ -18,9 +18,10 @@ import (
 // StreamTimeout bounds one whole request/response exchange.
 const StreamTimeout = 2 * time.Minute
 
-// Source is what the server needs from the node's index: the versions
-// authored by dev with Seq > from, in rising Seq order, until fn returns an
-// error (which Since returns). An unknown folder is wire.ErrNotFound.
+// Source is what the server needs from the node's index: the current
+// versions authored by dev with Seq >= from, in rising Seq order, until fn
+// returns an error (which Since returns) — the semantics of store's
+// FolderIndex.Since. An unknown folder is wire.ErrNotFound.
 type Source interface {
 	Since(folder string, dev store.DeviceID, from uint64, fn func(store.FileInfo) error) error
 }
@@ -86,7 +87,10 @@ func (s *Server) Serve(ctx context.Context, rw io.ReadWriter, remote peer.ID) er
 		batch, count = wire.Encoder{}, 0
 		return err
 	}
-	err = s.src.Since(req.Folder, req.Device, req.FromSeq, func(fi store.FileInfo) error {
+	if req.FromSeq == math.MaxUint64 {
+		return wire.WriteFrame(rw, wire.TypeIndexEnd, end.Marshal())
+	}
+	err = s.src.Since(req.Folder, req.Device, req.FromSeq+1, func(fi store.FileInfo) error {
 		if err := ctx.Err(); err != nil {
 			return err
 		}
@@ -99,15 +103,17 @@ func (s *Server) Serve(ctx context.Context, rw io.ReadWriter, remote peer.ID) er
 			return fmt.Errorf("index source returned %q seq %d by %s out of order: %w", fi.Path, fi.Seq, peer.ID(fi.Author), wire.ErrInternal)
 		}
 		end.Through = fi.Seq
-		if !s.acc.CanRead(req.Folder, remote, fi.Path) || Validate(fi) != nil {
-			return nil // withheld; the client still learns Through
+		if !s.acc.CanRead(req.Folder, remote, fi.Path) || len(fi.Signature) == 0 || Validate(fi) != nil {
+			// Withheld (unreadable for the requester, or a version no
+			// receiver could accept); the client still learns Through.
+			return nil
 		}
 		var one wire.Encoder
 		appendEntry(&one, fi)
 		if len(one.Out()) > MaxEntrySize {
 			return nil
 		}
-		if count == MaxEntriesPerBatch || len(batch.Out())+len(one.Out())+binary.MaxVarintLen64 > MaxBatchSize {
+		if count == MaxEntriesPerBatch || (count > 0 && len(batch.Out())+len(one.Out()) > BatchTarget) {
 			if err := flush(); err != nil {
 				return err
 			}

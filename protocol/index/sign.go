@@ -23,10 +23,13 @@ func signedBytes(folder string, fi store.FileInfo) []byte {
 	return e.Out()
 }
 
-// SignVersion returns the author's signature over fi in folder. fi.Author
-// must be key's device ID, and fi.LogHeads must be sorted and unique
-// (wire.SortCIDs) because that is how they travel.
+// SignVersion returns the author's signature over fi in folder. fi must pass
+// Validate (in particular LogHeads sorted and unique, see wire.SortCIDs,
+// because that is how they travel) and fi.Author must be key's device ID.
 func SignVersion(folder string, fi store.FileInfo, key crypto.PrivKey) ([]byte, error) {
+	if err := Validate(fi); err != nil {
+		return nil, fmt.Errorf("signing version of %q: %w", fi.Path, err)
+	}
 	id, err := peer.IDFromPrivateKey(key)
 	if err != nil {
 		return nil, fmt.Errorf("signing version of %q: %w", fi.Path, err)

@@ -1,7 +1,8 @@
 // Package state is folder-state gossip: the signed FolderState record a
 // device publishes on its folder's GossipSub topic on every local change
-// (coalesced by the node) and on a heartbeat, the topic name, and the
-// pubsub validator that drops bad records before they spread.
+// (coalesced) and on a heartbeat, the topic name, the pubsub validator that
+// drops bad records before they spread, and the Publisher that does the
+// coalescing and heartbeat.
 //
 // A FolderState says "I, Device, am at my own change sequence Seq in Folder;
 // of every other device I hold changes up to Seen; my rights log has these
@@ -15,7 +16,9 @@
 // public key, so a record can be checked wherever it travels.
 //
 // Files: state.go (the message, its encoding and limits), sign.go
-// (Sign/Verify), topic.go (topic name and validator).
+// (Sign/Verify), topic.go (topic name and validator), publisher.go
+// (Publisher: coalesced publishing on change plus a heartbeat; node/ runs its
+// Serve).
 //
 // Who may import it: node/ and simulations/. It imports protocol/wire and
 // store.

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"slices"
 )
 
 // Type identifies a message kind. Values are unique across every meshfold
@@ -92,11 +93,36 @@ func ReadFrame(r io.Reader, limits Limits) (Frame, error) {
 	if n > uint64(limit) {
 		return Frame{}, fmt.Errorf("type %#x: %d bytes, limit %d: %w", hdr[0], n, limit, ErrFrameTooLarge)
 	}
-	f.Payload = make([]byte, n)
-	if _, err := io.ReadFull(r, f.Payload); err != nil {
-		return Frame{}, readErr(err)
+	if f.Payload, err = readPayload(r, int(n)); err != nil {
+		return Frame{}, err
 	}
 	return f, nil
+}
+
+// eagerAlloc is the largest payload allocated in one go before its bytes
+// arrive (a chunk response fits). Longer payloads grow as data arrives, so a
+// peer that declares a large (but allowed) length and sends nothing costs us
+// at most this much.
+const eagerAlloc = MaxChunkSize + 4<<10
+
+func readPayload(r io.Reader, n int) ([]byte, error) {
+	if n <= eagerAlloc {
+		p := make([]byte, n)
+		if _, err := io.ReadFull(r, p); err != nil {
+			return nil, readErr(err)
+		}
+		return p, nil
+	}
+	p := make([]byte, 0, eagerAlloc)
+	for len(p) < n {
+		step := min(n-len(p), max(len(p), eagerAlloc))
+		p = slices.Grow(p, step)
+		if _, err := io.ReadFull(r, p[len(p):len(p)+step]); err != nil {
+			return nil, readErr(err)
+		}
+		p = p[:len(p)+step]
+	}
+	return p, nil
 }
 
 // ReadFrameBytes decodes exactly one frame from b (a pubsub message body).

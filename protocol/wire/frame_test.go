@@ -92,6 +92,32 @@ func TestReadFrameDoesNotAllocateDeclaredLength(t *testing.T) {
 	}
 }
 
+// A large allowed length is not allocated up front: a peer that declares
+// 64 MiB and sends 10 bytes costs about eagerAlloc, not 64 MiB.
+func TestReadFrameGrowsLargePayloads(t *testing.T) {
+	limits := Limits{TypeLogWant: 64 << 20}
+	in := append([]byte{0x21, 1, 0x80, 0x80, 0x80, 0x20}, make([]byte, 10)...) // 64 MiB declared
+	var before, after runtime.MemStats
+	runtime.ReadMemStats(&before)
+	_, err := ReadFrame(bytes.NewReader(in), limits)
+	runtime.ReadMemStats(&after)
+	if !errors.Is(err, ErrTruncated) {
+		t.Fatalf("err = %v", err)
+	}
+	if d := after.TotalAlloc - before.TotalAlloc; d > 2*eagerAlloc {
+		t.Fatalf("allocated %d bytes for 10 received", d)
+	}
+	// A complete large payload still arrives intact.
+	big := make([]byte, 3*eagerAlloc+17)
+	for i := range big {
+		big[i] = byte(i * 7)
+	}
+	f, err := ReadFrame(bytes.NewReader(AppendFrame(nil, TypeLogWant, big)), limits)
+	if err != nil || !bytes.Equal(f.Payload, big) {
+		t.Fatalf("large payload: %v", err)
+	}
+}
+
 func TestReadFrameBytes(t *testing.T) {
 	good := AppendFrame(nil, TypeLogWant, []byte("x"))
 	if _, err := ReadFrameBytes(good, testLimits); err != nil {

@@ -11,9 +11,10 @@ import (
 type deadliner interface{ SetDeadline(time.Time) error }
 
 // Bind ties rw to ctx: rw gets ctx's deadline (if it has one and rw supports
-// deadlines), and when ctx is cancelled rw's deadline is moved to the past
-// (or, lacking deadlines, rw is closed if it is an io.Closer) so blocked
-// reads and writes return. Call the returned stop when done with rw.
+// deadlines), and when ctx ends rw's deadline is moved to the past and rw is
+// reset (if it has Reset, as libp2p streams do) or closed (if it is an
+// io.Closer), so blocked reads and writes return even on streams whose
+// deadlines do nothing (mocknet). Call the returned stop when done with rw.
 func Bind(ctx context.Context, rw any) (stop func()) {
 	d, hasDeadline := rw.(deadliner)
 	if dl, ok := ctx.Deadline(); ok && hasDeadline {
@@ -22,9 +23,10 @@ func Bind(ctx context.Context, rw any) (stop func()) {
 	unblock := context.AfterFunc(ctx, func() {
 		if hasDeadline {
 			_ = d.SetDeadline(time.Unix(1, 0))
-			return
 		}
-		if c, ok := rw.(io.Closer); ok {
+		if r, ok := rw.(interface{ Reset() error }); ok {
+			_ = r.Reset()
+		} else if c, ok := rw.(io.Closer); ok {
 			_ = c.Close()
 		}
 	})

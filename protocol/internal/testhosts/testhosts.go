@@ -1,5 +1,3 @@
-// Package testhosts starts real libp2p hosts on 127.0.0.1 for protocol
-// tests, closed by t.Cleanup.
 package testhosts
 
 import (

@@ -1,5 +1,3 @@
-// Package testkeys makes deterministic Ed25519 device keys for tests and
-// golden vectors: the same seed always gives the same key and peer ID.
 package testkeys
 
 import (

@@ -1,0 +1,126 @@
+package main
+
+import (
+	"fmt"
+	"path/filepath"
+
+	"github.com/spf13/cobra"
+)
+
+func init() {
+	registered = append(registered, newFolderCommand, newInviteCommand, newJoinCommand)
+}
+
+func newFolderCommand() *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "folder",
+		Short: "Manage the folders this device syncs",
+	}
+	var home, name string
+	var asJSON bool
+	add := &cobra.Command{
+		Use:   "add <dir>",
+		Short: "Share a local directory as a new folder (this device's user becomes its owner)",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			c, err := newClient(home)
+			if err != nil {
+				return err
+			}
+			abs, err := filepath.Abs(args[0])
+			if err != nil {
+				return err
+			}
+			var out struct {
+				ID string `json:"id"`
+			}
+			if err := c.call("POST", "/v1/folders", map[string]string{"path": abs, "name": name}, &out); err != nil {
+				return err
+			}
+			if asJSON {
+				return printJSON(cmd.OutOrStdout(), out)
+			}
+			fmt.Fprintf(cmd.OutOrStdout(), "Sharing %s as folder %s\nInvite others with: meshfold invite %s --role editor\n", abs, out.ID, out.ID)
+			return nil
+		},
+	}
+	addHomeFlag(add, &home)
+	add.Flags().StringVar(&name, "name", "", "the folder's name (default: the directory's name)")
+	add.Flags().BoolVar(&asJSON, "json", false, "print JSON")
+	cmd.AddCommand(add)
+	return cmd
+}
+
+func newInviteCommand() *cobra.Command {
+	var home, role, path, expires string
+	var uses uint32
+	var approval, asJSON bool
+	cmd := &cobra.Command{
+		Use:   "invite <folder>",
+		Short: "Create an invitation key that lets someone join a folder",
+		Long: `invite records an invitation in the folder's log and prints its key: a
+single string to send to the person you invite, who runs
+'meshfold join <key> <dir>'. Only the key's public half is in the log.`,
+		Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			c, err := newClient(home)
+			if err != nil {
+				return err
+			}
+			var out struct {
+				Key string `json:"key"`
+			}
+			req := map[string]any{"role": role, "path": path, "uses": uses, "expires": expires, "approval": approval}
+			if err := c.call("POST", "/v1/folders/"+args[0]+"/invites", req, &out); err != nil {
+				return err
+			}
+			if asJSON {
+				return printJSON(cmd.OutOrStdout(), out)
+			}
+			fmt.Fprintln(cmd.OutOrStdout(), out.Key)
+			return nil
+		},
+	}
+	addHomeFlag(cmd, &home)
+	cmd.Flags().StringVar(&role, "role", "editor", "viewer, editor, organizer or manager")
+	cmd.Flags().StringVar(&path, "path", "", "give access to this subfolder only")
+	cmd.Flags().Uint32Var(&uses, "uses", 1, "how many devices may join with the key")
+	cmd.Flags().StringVar(&expires, "expires", "7d", "how long the key stays valid (e.g. 90m, 12h, 7d; \"\" for never)")
+	cmd.Flags().BoolVar(&approval, "approval", false, "joins wait for a manager's approval")
+	cmd.Flags().BoolVar(&asJSON, "json", false, "print JSON")
+	return cmd
+}
+
+func newJoinCommand() *cobra.Command {
+	var home string
+	var asJSON bool
+	cmd := &cobra.Command{
+		Use:   "join <key> <dir>",
+		Short: "Join a folder with an invitation key and sync it into a local directory",
+		Args:  cobra.ExactArgs(2),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			c, err := newClient(home)
+			if err != nil {
+				return err
+			}
+			abs, err := filepath.Abs(args[1])
+			if err != nil {
+				return err
+			}
+			var out struct {
+				ID string `json:"id"`
+			}
+			if err := c.call("POST", "/v1/join", map[string]string{"key": args[0], "path": abs}, &out); err != nil {
+				return err
+			}
+			if asJSON {
+				return printJSON(cmd.OutOrStdout(), out)
+			}
+			fmt.Fprintf(cmd.OutOrStdout(), "Joined folder %s; syncing into %s\n", out.ID, abs)
+			return nil
+		},
+	}
+	addHomeFlag(cmd, &home)
+	cmd.Flags().BoolVar(&asJSON, "json", false, "print JSON")
+	return cmd
+}
