@@ -61,229 +61,455 @@ type PathError struct {
 
 func (e PathError) Error() string { return e.Path + ": " + e.Err.Error() }
 
+// Executor limits.
+const (
+	// maxStagedFiles bounds the files assembled at once: each holds an open
+	// descriptor from its creation until its chunks arrived and it is synced.
+	// Their missing chunks are fetched together, in one transfer.
+	maxStagedFiles = 256
+	// syncWorkers is how many files (or directories) are fsynced at once:
+	// concurrent fsyncs share the filesystem's journal commits.
+	syncWorkers = 16
+)
+
 // Apply executes actions in order. A failing action is reported in Skipped and
 // does not stop the others; the index records only what was done, after the
 // data and the directories holding it are durable.
+//
+// Files are staged: created under a temporary name and filled with the chunks
+// already on this device, up to maxStagedFiles at a time; then the chunks they
+// still lack are fetched in one transfer and written straight into every file
+// that needs them, the files are fsynced together, and only then renamed into
+// place (each after checking again that no unscanned local change is there);
+// their directories are fsynced and the index batch committed after each such
+// round, so memory stays bounded however long the plan.
+// An action that removes or renames paths first completes the staged files,
+// so actions still take effect in plan order.
 func (a *Applier) Apply(ctx context.Context, actions []plan.Action) (ApplyResult, error) {
 	var res ApplyResult
-	batch := a.Index.Batch()
-	dirty := make(map[string]bool) // directories whose entries changed: fsynced once each
+	r := &run{a: a, res: &res, dirty: map[string]bool{}, made: map[string]bool{}, batch: a.Index.Batch()}
 	for _, act := range actions {
 		if err := ctx.Err(); err != nil {
+			r.discard()
 			return res, err
 		}
-		rec, err := a.applyOne(ctx, act, &res, dirty)
-		if err != nil {
-			if a.Log != nil {
-				a.Log.Warn("not applied", "op", act.Op, "path", act.Want.Path, "err", err)
+		if reorders(act) || len(r.staged) >= maxStagedFiles {
+			if err := r.flush(ctx); err != nil {
+				r.discard()
+				return res, err
 			}
-			res.Skipped = append(res.Skipped, PathError{Path: act.Want.Path, Err: err})
+		}
+		if reorders(act) {
+			clear(r.made) // a directory made earlier may be gone now
+		}
+		rec, staged, err := r.applyOne(ctx, act)
+		if err != nil {
+			r.skip(act.Want.Path, err)
+			continue
+		}
+		if staged {
 			continue
 		}
 		for _, fi := range rec {
-			batch.Put(fi)
+			r.batch.Put(fi)
 		}
 		res.Applied++
 	}
-	for dir := range dirty {
-		if err := a.syncDir(dir); err != nil {
-			return res, fmt.Errorf("making %q durable: %w", dir, err)
-		}
+	if err := r.flush(ctx); err != nil {
+		return res, err
 	}
-	if batch.Len() == 0 {
-		return res, nil
+	if err := ctx.Err(); err != nil {
+		return res, err
 	}
-	return res, batch.Commit()
+	return res, r.commit()
 }
 
-// applyOne does one action and returns the index records it makes true.
-func (a *Applier) applyOne(ctx context.Context, act plan.Action, res *ApplyResult, dirty map[string]bool) ([]store.FileInfo, error) {
-	want := act.Want
+// commit makes the directories whose entries changed durable, then records
+// in the index what was done since the last commit.
+func (r *run) commit() error {
+	dirs := make([]string, 0, len(r.dirty))
+	for dir := range r.dirty {
+		dirs = append(dirs, dir)
+	}
+	errs := make([]error, len(dirs))
+	parallel(len(dirs), func(i int) { errs[i] = r.a.syncDir(dirs[i]) })
+	for i, err := range errs {
+		if err != nil {
+			return fmt.Errorf("making %q durable: %w", dirs[i], err)
+		}
+	}
+	clear(r.dirty)
+	if r.batch.Len() == 0 {
+		return nil
+	}
+	err := r.batch.Commit()
+	r.batch = r.a.Index.Batch()
+	return err
+}
+
+// reorders: the action removes or renames paths, so the files staged before
+// it must be in place first.
+func reorders(act plan.Action) bool {
+	switch act.Op {
+	case plan.Delete, plan.Move, plan.ConflictCopy:
+		return true
+	case plan.Fetch:
+		return act.Want.Kind == store.KindSymlink
+	}
+	return false
+}
+
+// run is the state of one Apply.
+type run struct {
+	a     *Applier
+	res   *ApplyResult
+	batch *store.Batch
+	dirty map[string]bool // directories whose entries changed: fsynced once each
+	made  map[string]bool // directories known to exist
+
+	staged []*stagedFile
+	wanted map[string][]chunkTarget // CID key -> where its bytes go
+	order  []cid.Cid                // wanted CIDs, in first-seen order
+}
+
+// stagedFile is a file being assembled under a temporary name.
+type stagedFile struct {
+	want       store.FileInfo
+	tmp, final string
+	quarantine bool // kept aside: no index record, no local-change check
+	f          *os.File
+	pending    int // chunk writes still to come
+	err        error
+}
+
+type chunkTarget struct {
+	s   *stagedFile
+	off int64
+}
+
+func (r *run) skip(p string, err error) {
+	if r.a.Log != nil {
+		r.a.Log.Warn("not applied", "path", p, "err", err)
+	}
+	r.res.Skipped = append(r.res.Skipped, PathError{Path: p, Err: err})
+}
+
+func (r *run) mkdirAll(dir string, perm fs.FileMode) error {
+	if r.made[dir] {
+		return nil
+	}
+	if err := r.a.Root.MkdirAll(dir, perm); err != nil {
+		return err
+	}
+	r.made[dir] = true
+	return nil
+}
+
+// applyOne does one action and returns the index records it makes true, or
+// staged when a file was staged (flush records it).
+func (r *run) applyOne(ctx context.Context, act plan.Action) (recs []store.FileInfo, staged bool, err error) {
+	a, want := r.a, act.Want
 	if err := store.ValidatePath(want.Path); err != nil {
-		return nil, err
+		return nil, false, err
 	}
 	switch act.Op {
 	case plan.Record:
-		return []store.FileInfo{a.withLocalStat(want)}, nil
+		return []store.FileInfo{a.withLocalStat(want)}, false, nil
 	case plan.Quarantined:
-		return nil, a.quarantine(ctx, want, res)
+		return r.quarantine(want)
 	case plan.Delete:
 		if err := a.unchanged(want.Path); err != nil {
-			return nil, err
+			return nil, false, err
 		}
 		if err := a.Root.Remove(want.Path); err != nil && !errors.Is(err, fs.ErrNotExist) {
-			return nil, err
+			return nil, false, err
 		}
-		dirty[path.Dir(want.Path)] = true
-		return []store.FileInfo{want}, nil
+		r.dirty[path.Dir(want.Path)] = true
+		return []store.FileInfo{want}, false, nil
 	case plan.Move:
 		if err := store.ValidatePath(act.From); err != nil {
-			return nil, err
+			return nil, false, err
 		}
 		if err := a.unchanged(act.From); err != nil {
-			return nil, err
+			return nil, false, err
 		}
 		if err := a.unchanged(want.Path); err != nil { // nothing unscanned where the file lands
-			return nil, err
+			return nil, false, err
 		}
-		if err := a.Root.MkdirAll(path.Dir(want.Path), 0o755); err != nil {
-			return nil, err
+		if err := r.mkdirAll(path.Dir(want.Path), 0o755); err != nil {
+			return nil, false, err
 		}
 		if err := a.Root.Rename(act.From, want.Path); err != nil {
-			return nil, err
+			return nil, false, err
 		}
-		dirty[path.Dir(want.Path)], dirty[path.Dir(act.From)] = true, true
+		r.dirty[path.Dir(want.Path)], r.dirty[path.Dir(act.From)] = true, true
 		if err := a.setMetaOn(want.Path, want); err != nil {
-			return nil, err
+			return nil, false, err
 		}
-		return []store.FileInfo{a.withLocalStat(want)}, nil
+		return []store.FileInfo{a.withLocalStat(want)}, false, nil
 	case plan.ConflictCopy:
 		if err := store.ValidatePath(act.CopyName); err != nil {
-			return nil, err
+			return nil, false, err
 		}
 		if err := a.unchanged(want.Path); err != nil {
-			return nil, err
+			return nil, false, err
 		}
 		if err := a.Root.Rename(want.Path, act.CopyName); err != nil {
-			return nil, fmt.Errorf("keeping the local version as %s: %w", act.CopyName, err)
+			return nil, false, fmt.Errorf("keeping the local version as %s: %w", act.CopyName, err)
 		}
-		dirty[path.Dir(want.Path)] = true
-		return a.materialize(ctx, want, res, dirty)
+		r.dirty[path.Dir(want.Path)] = true
+		return r.materialize(ctx, want)
 	case plan.Fetch:
 		if err := a.unchanged(want.Path); err != nil {
-			return nil, err
+			return nil, false, err
 		}
-		return a.materialize(ctx, want, res, dirty)
+		return r.materialize(ctx, want)
 	}
-	return nil, fmt.Errorf("unknown action %v", act.Op)
+	return nil, false, fmt.Errorf("unknown action %v", act.Op)
 }
 
-// materialize makes want.Path hold want (a file, directory or symlink).
-func (a *Applier) materialize(ctx context.Context, want store.FileInfo, res *ApplyResult, dirty map[string]bool) ([]store.FileInfo, error) {
+// materialize makes want.Path hold want (a directory or symlink now, a file
+// staged).
+func (r *run) materialize(ctx context.Context, want store.FileInfo) ([]store.FileInfo, bool, error) {
+	a := r.a
 	dir := path.Dir(want.Path)
-	if err := a.Root.MkdirAll(dir, 0o755); err != nil {
-		return nil, err
+	if err := r.mkdirAll(dir, 0o755); err != nil {
+		return nil, false, err
 	}
 	switch want.Kind {
 	case store.KindDir:
 		if st, err := a.Root.Lstat(want.Path); err == nil && !st.IsDir() {
-			return nil, fmt.Errorf("%w: a non-directory is in the way", ErrLocalChange)
+			return nil, false, fmt.Errorf("%w: a non-directory is in the way", ErrLocalChange)
 		}
 		if err := a.Root.MkdirAll(want.Path, dirPerm(want.Mode)); err != nil {
-			return nil, err
+			return nil, false, err
 		}
-		dirty[dir] = true
-		return []store.FileInfo{a.withLocalStat(want)}, nil
+		r.made[want.Path] = true
+		r.dirty[dir] = true
+		return []store.FileInfo{a.withLocalStat(want)}, false, nil
 	case store.KindSymlink:
 		tmp := a.tempName(dir)
 		if err := a.Root.Symlink(want.SymlinkTarget, tmp); err != nil {
-			return nil, err
+			return nil, false, err
 		}
 		if err := a.replace(tmp, want.Path); err != nil {
 			a.Root.Remove(tmp)
-			return nil, err
+			return nil, false, err
 		}
-		dirty[dir] = true
-		return []store.FileInfo{a.withLocalStat(want)}, nil
+		r.dirty[dir] = true
+		return []store.FileInfo{a.withLocalStat(want)}, false, nil
 	case store.KindFile:
-		tmp := a.tempName(dir)
-		if err := a.assemble(ctx, tmp, want, res); err != nil {
-			a.Root.Remove(tmp)
-			return nil, err
-		}
-		if err := a.replace(tmp, want.Path); err != nil {
-			a.Root.Remove(tmp)
-			return nil, err
-		}
-		dirty[dir] = true
-		return []store.FileInfo{a.withLocalStat(want)}, nil
+		return nil, true, r.stage(want, a.tempName(dir), want.Path, false)
 	}
-	return nil, fmt.Errorf("unknown kind %v", want.Kind)
+	return nil, false, fmt.Errorf("unknown kind %v", want.Kind)
 }
 
-// assemble writes want's content into tmp: chunks found on this device are
-// copied (verified on read), the rest fetched (verified on arrival); then the
-// file is fsynced and its mode and mtime set.
-func (a *Applier) assemble(ctx context.Context, tmp string, want store.FileInfo, res *ApplyResult) error {
+func (r *run) quarantine(want store.FileInfo) ([]store.FileInfo, bool, error) {
+	a := r.a
+	if want.Deleted || want.Kind != store.KindFile {
+		return nil, false, nil
+	}
+	if err := r.mkdirAll(QuarantineDir, 0o700); err != nil {
+		return nil, false, err
+	}
+	name := fmt.Sprintf("%s/%x-%d-%s", QuarantineDir, []byte(want.Author), want.Seq, path.Base(want.Path))
+	if _, err := a.Root.Lstat(name); err == nil {
+		return nil, false, nil // kept already
+	}
+	for _, s := range r.staged {
+		if s.final == name {
+			return nil, true, nil // staged already
+		}
+	}
+	return nil, true, r.stage(want, a.tempName(QuarantineDir), name, true)
+}
+
+// stage creates tmp and writes into it the chunks of want found on this
+// device (verified on read); the others are noted as wanted.
+func (r *run) stage(want store.FileInfo, tmp, final string, quarantine bool) error {
+	a := r.a
 	f, err := a.Root.OpenFile(tmp, os.O_CREATE|os.O_EXCL|os.O_RDWR, 0o600)
 	if err != nil {
 		return err
 	}
-	defer f.Close()
-	written := make(map[string]int64)   // CID key -> offset it was written at
-	pending := make(map[string][]int64) // CID key -> offsets still to fill
-	var missing []cid.Cid
+	s := &stagedFile{want: want, tmp: tmp, final: final, quarantine: quarantine, f: f}
+	if err := r.fillLocal(s); err != nil {
+		f.Close()
+		a.Root.Remove(tmp)
+		return err
+	}
+	r.staged = append(r.staged, s)
+	return nil
+}
+
+func (r *run) fillLocal(s *stagedFile) error {
+	if r.wanted == nil {
+		r.wanted = map[string][]chunkTarget{}
+	}
+	written := make(map[string]int64) // CID key -> offset it was written at in this file
 	var off int64
-	for _, c := range want.Chunks {
+	var targets []chunkTarget // this file's wanted chunks, registered once all is well
+	var keys []string         // their CID keys
+	var newCIDs []cid.Cid
+	seen := map[string]bool{}
+	for _, c := range s.want.Chunks {
 		k := c.CID.KeyString()
 		if first, ok := written[k]; ok { // repeated in this file: copy from ourselves
 			buf := make([]byte, c.Size)
-			if _, err := f.ReadAt(buf, first); err != nil {
+			if _, err := s.f.ReadAt(buf, first); err != nil {
 				return err
 			}
-			if _, err := f.WriteAt(buf, off); err != nil {
+			if _, err := s.f.WriteAt(buf, off); err != nil {
 				return err
 			}
-		} else if offs, ok := pending[k]; ok {
-			pending[k] = append(offs, off)
-		} else if data, ok := a.localChunk(c.CID); ok && len(data) == int(c.Size) {
-			if _, err := f.WriteAt(data, off); err != nil {
+		} else if _, ok := r.wanted[k]; ok || seen[k] {
+			targets, keys = append(targets, chunkTarget{s, off}), append(keys, k)
+			seen[k] = true
+		} else if data, ok := r.a.localChunk(c.CID); ok && len(data) == int(c.Size) {
+			if _, err := s.f.WriteAt(data, off); err != nil {
 				return err
 			}
 			written[k] = off
-			res.BytesCopied += int64(len(data))
+			r.res.BytesCopied += int64(len(data))
 		} else {
-			pending[k] = []int64{off}
-			missing = append(missing, c.CID)
+			targets, keys = append(targets, chunkTarget{s, off}), append(keys, k)
+			seen[k] = true
+			newCIDs = append(newCIDs, c.CID)
 		}
 		off += int64(c.Size)
 	}
-	if off != want.Size {
-		return fmt.Errorf("chunk sizes add up to %d, version says %d", off, want.Size)
+	if off != s.want.Size {
+		return fmt.Errorf("chunk sizes add up to %d, version says %d", off, s.want.Size)
 	}
-	if len(missing) > 0 {
-		if a.Fetcher == nil {
-			return errors.New("chunks missing and no peer to fetch them from")
-		}
+	if len(targets) > 0 && r.a.Fetcher == nil {
+		return errors.New("chunks missing and no peer to fetch them from")
+	}
+	for i, t := range targets {
+		r.wanted[keys[i]] = append(r.wanted[keys[i]], t)
+	}
+	r.order = append(r.order, newCIDs...)
+	s.pending = len(targets)
+	return nil
+}
+
+// flush completes the staged files: fetches what they lack in one transfer,
+// writing each chunk into every file that needs it, fsyncs them together,
+// then renames each into place, and commits (so the index batch, like the
+// staged files, stays bounded however long the plan).
+func (r *run) flush(ctx context.Context) error {
+	if len(r.staged) == 0 {
+		return nil
+	}
+	staged, wanted, order := r.staged, r.wanted, r.order
+	r.staged, r.wanted, r.order = nil, nil, nil
+	if len(order) > 0 {
 		var mu sync.Mutex
-		got := 0
-		err := a.Fetcher.Fetch(ctx, missing, func(c cid.Cid, data []byte) error {
-			if err := store.VerifyChunk(c, data); err != nil {
-				return err
-			}
+		err := r.a.Fetcher.Fetch(ctx, order, func(c cid.Cid, data []byte) error {
+			verr := store.VerifyChunk(c, data)
 			mu.Lock()
 			defer mu.Unlock()
-			offs, ok := pending[c.KeyString()]
+			targets, ok := wanted[c.KeyString()]
 			if !ok {
 				return fmt.Errorf("chunk %s was not asked for", c)
 			}
-			for _, o := range offs {
-				if _, err := f.WriteAt(data, o); err != nil {
-					return err
-				}
+			delete(wanted, c.KeyString())
+			if verr == nil {
+				r.res.BytesFetched += int64(len(data))
 			}
-			delete(pending, c.KeyString())
-			got++
-			res.BytesFetched += int64(len(data))
+			for _, t := range targets {
+				if t.s.err != nil {
+					continue
+				}
+				if verr != nil {
+					t.s.err = verr // the file fails; the others go on
+					continue
+				}
+				if _, err := t.s.f.WriteAt(data, t.off); err != nil {
+					t.s.err = err
+					continue
+				}
+				t.s.pending--
+			}
 			return nil
 		})
-		if err != nil {
-			return fmt.Errorf("fetching %d chunks: %w", len(missing), err)
+		for _, s := range staged {
+			if s.err == nil && s.pending > 0 {
+				if err == nil {
+					err = errors.New("the fetcher delivered only some of the chunks")
+				}
+				s.err = fmt.Errorf("fetching %d chunks: %w", s.pending, err)
+			}
 		}
-		if got != len(missing) {
-			return fmt.Errorf("fetched %d of %d chunks", got, len(missing))
+	}
+	// Metadata first, so the fsync covers it too.
+	parallel(len(staged), func(i int) {
+		s := staged[i]
+		if s.err == nil {
+			s.err = r.a.finishFile(s)
 		}
+		if cerr := s.f.Close(); s.err == nil {
+			s.err = cerr
+		}
+	})
+	for _, s := range staged {
+		if s.err == nil {
+			if s.quarantine {
+				s.err = r.a.Root.Rename(s.tmp, s.final)
+			} else {
+				s.err = r.a.replace(s.tmp, s.final)
+			}
+		}
+		if s.err != nil {
+			r.a.Root.Remove(s.tmp)
+			r.skip(s.want.Path, s.err)
+			continue
+		}
+		r.dirty[path.Dir(s.final)] = true
+		if !s.quarantine {
+			r.batch.Put(r.a.withLocalStat(s.want))
+		}
+		r.res.Applied++
 	}
-	if err := f.Truncate(want.Size); err != nil {
+	return r.commit()
+}
+
+// finishFile sets a complete staged file's mode and mtime and fsyncs it.
+func (a *Applier) finishFile(s *stagedFile) error {
+	if err := s.f.Chmod(fs.FileMode(s.want.Mode) & fs.ModePerm); err != nil {
 		return err
 	}
-	if err := f.Sync(); err != nil {
+	mt := time.Unix(0, s.want.ModTime)
+	if err := a.Root.Chtimes(s.tmp, mt, mt); err != nil {
 		return err
 	}
-	if err := f.Close(); err != nil {
-		return err
+	return s.f.Sync()
+}
+
+// discard removes the staged files of an Apply cut short.
+func (r *run) discard() {
+	for _, s := range r.staged {
+		s.f.Close()
+		r.a.Root.Remove(s.tmp)
 	}
-	return a.setMetaOn(tmp, want)
+	r.staged, r.wanted, r.order = nil, nil, nil
+}
+
+// parallel runs fn(0..n-1) on up to syncWorkers goroutines.
+func parallel(n int, fn func(i int)) {
+	var wg sync.WaitGroup
+	next := make(chan int)
+	for range min(n, syncWorkers) {
+		wg.Go(func() {
+			for i := range next {
+				fn(i)
+			}
+		})
+	}
+	for i := range n {
+		next <- i
+	}
+	close(next)
+	wg.Wait()
 }
 
 func (a *Applier) localChunk(c cid.Cid) ([]byte, bool) {
@@ -350,25 +576,6 @@ func (a *Applier) withLocalStat(fi store.FileInfo) store.FileInfo {
 		}
 	}
 	return fi
-}
-
-func (a *Applier) quarantine(ctx context.Context, want store.FileInfo, res *ApplyResult) error {
-	if want.Deleted || want.Kind != store.KindFile {
-		return nil
-	}
-	if err := a.Root.MkdirAll(QuarantineDir, 0o700); err != nil {
-		return err
-	}
-	name := fmt.Sprintf("%s/%x-%d-%s", QuarantineDir, []byte(want.Author), want.Seq, path.Base(want.Path))
-	if _, err := a.Root.Lstat(name); err == nil {
-		return nil // kept already
-	}
-	tmp := a.tempName(QuarantineDir)
-	if err := a.assemble(ctx, tmp, want, res); err != nil {
-		a.Root.Remove(tmp)
-		return err
-	}
-	return a.Root.Rename(tmp, name)
 }
 
 func (a *Applier) tempName(dir string) string {

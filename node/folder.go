@@ -120,6 +120,9 @@ func (f *Folder) ID() string { return f.id }
 // Root is the folder's directory.
 func (f *Folder) Root() string { return f.root }
 
+// Index is the folder's index (read it; the runner writes it).
+func (f *Folder) Index() *store.FolderIndex { return f.idx }
+
 // Status reports what the folder is doing.
 func (f *Folder) Status() Status {
 	f.mu.Lock()

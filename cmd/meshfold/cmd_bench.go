@@ -44,7 +44,7 @@ func newBenchCommand() *cobra.Command {
 		Use:   "bench",
 		Short: "Measure meshfold's speed against baselines measured in the same run",
 	}
-	cmd.AddCommand(newBenchScanCommand(), newBenchScanPhaseCommand())
+	cmd.AddCommand(newBenchScanCommand(), newBenchScanPhaseCommand(), newBenchSyncCommand(), newBenchSyncNodeCommand())
 	return cmd
 }
 
