@@ -1,0 +1,1176 @@
+package crdt
+
+// A deliberately simple reference evaluator of the rights log, and a
+// differential test of the production Log against it.
+//
+// The reference reads ops only through their exported fields (Op, the Body
+// types) and never calls the production resolver (State, register, Log
+// evaluation). It works the slow, literal way from LOG-RULES:
+//
+//   - every op's causal past is an explicit set of op indexes;
+//   - the state of a set of ops is recomputed from scratch from that set
+//     (memoized by the set), with multi-value registers read as "the
+//     assignments no other assignment in the set descends from";
+//   - an op is valid iff it is admissible (R4, the rights table, strictly
+//     below) in the state of its valid causal past, stays admissible with the
+//     effective denials concurrent with it applied on top (D1; D2 and D4
+//     follow from the fixpoint), its author did not equivocate in its past
+//     (R7), and, for a join, it is among the max_uses smallest-ID admissions
+//     of its invitation (R11);
+//   - the fixpoint is found by iterating rounds until the set of effective
+//     denials and of invitation losers stops changing.
+//
+// It supports the kinds the random generator makes (genesis, devices,
+// grants, role changes, revokes, renunciations, restrictions, folders,
+// invitations and joins, witnesses and locks); anything else is reported as
+// unsupported so the differential test cannot silently skip it.
+
+import (
+	"bytes"
+	"encoding/binary"
+	"fmt"
+	"math/rand"
+	"sort"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/ipfs/go-cid"
+	"github.com/libp2p/go-libp2p/core/crypto"
+	"github.com/libp2p/go-libp2p/core/peer"
+)
+
+// refMaxRounds bounds the reference fixpoint; hitting it is reported.
+const refMaxRounds = 30
+
+type refEval struct {
+	ops     []*Op // topological order: (Lamport, CID bytes)
+	ix      map[string]int
+	anc     [][]bool // anc[i][j]: op j is a strict causal ancestor of op i
+	devUser map[peer.ID]UserID
+	folder  cid.Cid
+	memo    map[string]*refState
+	valid   []bool
+	reason  []string
+	rounds  int
+	unsup   []string
+}
+
+// ---------------------------------------------------------------- state
+
+type refNode struct {
+	parent NodeID
+	name   string
+	ix     int
+}
+
+type refInvite struct {
+	issuer   UserID
+	body     CreateInvite
+	revoked  bool
+	uses     uint32
+	admitted map[UserID]bool
+}
+
+type refLockReq struct {
+	id      LockID
+	path    string
+	user    UserID
+	acks    map[peer.ID]bool
+	expired map[peer.ID]bool
+	granted bool
+	fence   uint64
+	ended   bool
+}
+
+type refFile struct {
+	holder LockID
+	fence  uint64
+	reqs   []LockID
+}
+
+// refState is the authority state of one set of ops.
+type refState struct {
+	founders   map[UserID]bool
+	users      map[UserID]bool
+	devices    map[peer.ID]UserID // live devices
+	grants     map[NodeID]map[UserID]Role
+	restricted map[NodeID]bool
+	nodes      map[NodeID]*refNode
+	invites    map[InviteID]*refInvite
+	witnesses  []peer.ID
+	reqs       map[LockID]*refLockReq
+	files      map[string]*refFile
+}
+
+type refAssign struct {
+	op   int
+	kind uint8 // 1 add (max), 2 change (min), 3 remove (wins)
+	val  Role
+}
+
+func newRefEval(ops []*Op) *refEval {
+	r := &refEval{ix: map[string]int{}, devUser: map[peer.ID]UserID{}, memo: map[string]*refState{}}
+	r.ops = append(r.ops, ops...)
+	sort.Slice(r.ops, func(i, j int) bool {
+		if r.ops[i].Lamport != r.ops[j].Lamport {
+			return r.ops[i].Lamport < r.ops[j].Lamport
+		}
+		return bytes.Compare(r.ops[i].ID.Bytes(), r.ops[j].ID.Bytes()) < 0
+	})
+	for i, op := range r.ops {
+		r.ix[op.ID.KeyString()] = i
+		switch b := op.Body.(type) {
+		case Genesis:
+			r.folder = op.ID
+			for _, c := range b.Founders {
+				r.devUser[c.Device] = c.User
+			}
+		case AddDevice:
+			r.devUser[b.Cert.Device] = b.Cert.User
+		case Join:
+			r.devUser[b.Cert.Device] = b.Cert.User
+		}
+	}
+	// Ancestor sets, explicitly: the union of the parents and their ancestors.
+	n := len(r.ops)
+	r.anc = make([][]bool, n)
+	for i, op := range r.ops {
+		a := make([]bool, n)
+		for _, p := range op.Parents {
+			j, ok := r.ix[p.KeyString()]
+			if !ok {
+				panic("reference: op set is not causally closed")
+			}
+			a[j] = true
+			for k := 0; k < n; k++ {
+				if r.anc[j][k] {
+					a[k] = true
+				}
+			}
+		}
+		r.anc[i] = a
+	}
+	return r
+}
+
+func (r *refEval) concurrent(a, b int) bool {
+	return a != b && !r.anc[a][b] && !r.anc[b][a]
+}
+
+func setKey(set []bool) string {
+	var b strings.Builder
+	for i, in := range set {
+		if in {
+			fmt.Fprintf(&b, "%d,", i)
+		}
+	}
+	return b.String()
+}
+
+// regValue reads a multi-value register: only the assignments that no other
+// assignment of the set descends from count; a remove among them wins (D3),
+// else the lowest change, else the highest add.
+func (r *refEval) regValue(as []refAssign) Role {
+	var add, chg Role
+	haveChg := false
+	for _, a := range as {
+		superseded := false
+		for _, b := range as {
+			if r.anc[b.op][a.op] {
+				superseded = true
+			}
+		}
+		if superseded {
+			continue
+		}
+		switch a.kind {
+		case 3:
+			return RoleNone
+		case 2:
+			if !haveChg || a.val < chg {
+				chg = a.val
+			}
+			haveChg = true
+		default:
+			if a.val > add {
+				add = a.val
+			}
+		}
+	}
+	if haveChg {
+		return chg
+	}
+	return add
+}
+
+// resolve computes the state of exactly the ops in set, from scratch.
+func (r *refEval) resolve(set []bool) *refState {
+	key := setKey(set)
+	if s, ok := r.memo[key]; ok {
+		return s
+	}
+	s := &refState{founders: map[UserID]bool{}, users: map[UserID]bool{}, devices: map[peer.ID]UserID{},
+		grants: map[NodeID]map[UserID]Role{}, restricted: map[NodeID]bool{},
+		nodes: map[NodeID]*refNode{RootNode: {}}, invites: map[InviteID]*refInvite{},
+		reqs: map[LockID]*refLockReq{}, files: map[string]*refFile{}}
+	founderRegs := map[UserID][]refAssign{}
+	devRegs := map[peer.ID][]refAssign{}
+	grantRegs := map[NodeID]map[UserID][]refAssign{}
+	restrictRegs := map[NodeID][]refAssign{}
+	addGrant := func(n NodeID, u UserID, a refAssign) {
+		if grantRegs[n] == nil {
+			grantRegs[n] = map[UserID][]refAssign{}
+		}
+		grantRegs[n][u] = append(grantRegs[n][u], a)
+		s.users[u] = true
+	}
+	addDev := func(c DeviceCert, i int) {
+		s.users[c.User] = true
+		devRegs[c.Device] = append(devRegs[c.Device], refAssign{op: i, kind: 1, val: RoleViewer})
+	}
+	// Order-dependent parts (tree moves, lock grants, invitation counts) are
+	// applied in the topological order of the set.
+	for i, op := range r.ops {
+		if !set[i] {
+			continue
+		}
+		id := RefOf(op.ID)
+		author := r.devUser[op.Author]
+		switch b := op.Body.(type) {
+		case Genesis:
+			for _, c := range b.Founders {
+				founderRegs[c.User] = append(founderRegs[c.User], refAssign{op: i, kind: 1, val: RoleOwner})
+				addGrant(RootNode, c.User, refAssign{op: i, kind: 1, val: RoleOwner})
+				addDev(c, i)
+			}
+		case AddDevice:
+			addDev(b.Cert, i)
+		case Grant:
+			addGrant(b.Node, b.Principal.User, refAssign{op: i, kind: 1, val: b.Role})
+		case ChangeRole:
+			addGrant(b.Node, b.Principal.User, refAssign{op: i, kind: 2, val: b.Role})
+		case Revoke:
+			addGrant(b.Node, b.Principal.User, refAssign{op: i, kind: 3})
+		case Renounce:
+			if b.Founder {
+				founderRegs[author] = append(founderRegs[author], refAssign{op: i, kind: 3})
+			} else {
+				addGrant(b.Node, author, refAssign{op: i, kind: 3})
+			}
+		case Restrict:
+			restrictRegs[b.Node] = append(restrictRegs[b.Node], refAssign{op: i, kind: 3})
+		case Unrestrict:
+			restrictRegs[b.Node] = append(restrictRegs[b.Node], refAssign{op: i, kind: 1, val: RoleViewer})
+		case CreateFolder:
+			s.nodes[id] = &refNode{parent: b.Parent, name: b.Name, ix: i}
+		case MoveFolder:
+			nd := s.nodes[b.Node]
+			if nd == nil || s.under(b.NewParent, b.Node) {
+				continue // a move that would make a cycle is skipped
+			}
+			nd.parent, nd.name = b.NewParent, b.NewName
+		case CreateInvite:
+			s.invites[id] = &refInvite{issuer: author, body: b, admitted: map[UserID]bool{}}
+		case RevokeInvite:
+			if inv := s.invites[b.Invite]; inv != nil {
+				inv.revoked = true
+			}
+		case Join:
+			inv := s.invites[b.Invite]
+			if inv == nil {
+				continue
+			}
+			inv.uses++
+			inv.admitted[b.Cert.User] = true
+			addGrant(inv.body.Node, b.Cert.User, refAssign{op: i, kind: 1, val: inv.body.Role})
+			addDev(b.Cert, i)
+		case DeclareWitnesses:
+			s.witnesses = b.Devices
+		case LockRequest:
+			p := cleanRefPath(b.Path)
+			s.reqs[id] = &refLockReq{id: id, path: p, user: author, acks: map[peer.ID]bool{}, expired: map[peer.ID]bool{}}
+			s.file(p).reqs = append(s.file(p).reqs, id)
+		case LockAck:
+			rq := s.reqs[b.Request]
+			if rq == nil {
+				continue
+			}
+			rq.acks[op.Author] = true
+			f := s.file(rq.path)
+			if !rq.granted && !rq.ended && f.holder == "" && s.witnessCount(rq.acks) >= len(s.witnesses)/2+1 {
+				f.fence++
+				rq.granted, rq.fence, f.holder = true, f.fence, rq.id
+			}
+		case LockRelease:
+			s.endLock(b.Request)
+		case LockBreak:
+			s.endLock(b.Request)
+		case LockExpire:
+			if rq := s.reqs[b.Request]; rq != nil {
+				rq.expired[op.Author] = true
+				if s.witnessCount(rq.expired) >= len(s.witnesses)/2+1 {
+					s.endLock(b.Request)
+				}
+			}
+		}
+	}
+	for u, as := range founderRegs {
+		s.founders[u] = r.regValue(as) != RoleNone
+	}
+	for d, as := range devRegs {
+		if r.regValue(as) != RoleNone {
+			s.devices[d] = r.devUser[d]
+		}
+	}
+	for n, m := range grantRegs {
+		s.grants[n] = map[UserID]Role{}
+		for u, as := range m {
+			s.grants[n][u] = r.regValue(as)
+		}
+	}
+	for n, as := range restrictRegs {
+		s.restricted[n] = r.regValue(as) == RoleNone
+	}
+	r.memo[key] = s
+	return s
+}
+
+func cleanRefPath(p string) string {
+	var parts []string
+	for _, s := range strings.Split(p, "/") {
+		if s != "" {
+			parts = append(parts, s)
+		}
+	}
+	return strings.Join(parts, "/")
+}
+
+func (s *refState) file(p string) *refFile {
+	if s.files[p] == nil {
+		s.files[p] = &refFile{}
+	}
+	return s.files[p]
+}
+
+func (s *refState) witnessCount(m map[peer.ID]bool) int {
+	n := 0
+	for _, w := range s.witnesses {
+		if m[w] {
+			n++
+		}
+	}
+	return n
+}
+
+func (s *refState) endLock(id LockID) {
+	rq := s.reqs[id]
+	if rq == nil || rq.ended {
+		return
+	}
+	rq.ended = true
+	if f := s.files[rq.path]; f != nil && f.holder == id {
+		f.holder = ""
+	}
+}
+
+// under reports whether n is anc or below it (walking parents; a walk longer
+// than the number of nodes is a cycle and counts as under).
+func (s *refState) under(n, anc NodeID) bool {
+	cur := n
+	for steps := 0; steps <= len(s.nodes)+1; steps++ {
+		if cur == anc {
+			return true
+		}
+		if cur == RootNode {
+			return false
+		}
+		nd := s.nodes[cur]
+		if nd == nil {
+			return false
+		}
+		cur = nd.parent
+	}
+	return true
+}
+
+func (s *refState) exists(n NodeID) bool {
+	cur := n
+	for steps := 0; steps <= len(s.nodes)+1; steps++ {
+		if cur == RootNode {
+			return true
+		}
+		nd := s.nodes[cur]
+		if nd == nil {
+			return false
+		}
+		cur = nd.parent
+	}
+	return false
+}
+
+// rank: founders are Founder everywhere; otherwise the highest grant on n
+// and its ancestors, up to and including the nearest restricted node.
+func (s *refState) rank(u UserID, n NodeID) Role {
+	if s.founders[u] {
+		return RoleFounder
+	}
+	best := RoleNone
+	cur := n
+	for steps := 0; steps <= len(s.nodes)+1; steps++ {
+		if s.nodes[cur] == nil {
+			break
+		}
+		if g := s.grants[cur][u]; g > best {
+			best = g
+		}
+		if cur == RootNode || s.restricted[cur] {
+			break
+		}
+		cur = s.nodes[cur].parent
+	}
+	return best
+}
+
+// manageRank: a restricted folder's membership is managed from inside it or
+// from its parent.
+func (s *refState) manageRank(u UserID, n NodeID) Role {
+	r := s.rank(u, n)
+	if n != RootNode && s.restricted[n] && s.nodes[n] != nil {
+		if p := s.rank(u, s.nodes[n].parent); p > r {
+			r = p
+		}
+	}
+	return r
+}
+
+func refMayGrant(rank, role Role) bool { return role < rank || (role == RoleOwner && rank >= RoleOwner) }
+
+// child is the folder named name under parent (the earliest created wins a
+// name clash).
+func (s *refState) child(parent NodeID, name string) (NodeID, bool) {
+	best, bestIx := NodeID(""), -1
+	for id, nd := range s.nodes {
+		if id != RootNode && nd.parent == parent && nd.name == name && (bestIx < 0 || nd.ix < bestIx) {
+			best, bestIx = id, nd.ix
+		}
+	}
+	return best, bestIx >= 0
+}
+
+// nodeOf is the deepest folder node on path.
+func (s *refState) nodeOf(path string) NodeID {
+	cur := RootNode
+	for _, p := range strings.Split(cleanRefPath(path), "/") {
+		if p == "" {
+			break
+		}
+		next, ok := s.child(cur, p)
+		if !ok {
+			break
+		}
+		cur = next
+	}
+	return cur
+}
+
+func (s *refState) liveAck(w peer.ID, path string, except LockID) bool {
+	for id, rq := range s.reqs {
+		if id != except && rq.path == path && rq.acks[w] && !rq.ended && !rq.expired[w] {
+			return true
+		}
+	}
+	return false
+}
+
+func (s *refState) isWitness(d peer.ID) bool {
+	for _, w := range s.witnesses {
+		if w == d {
+			return true
+		}
+	}
+	return false
+}
+
+// admit is R4 with the rights table: "" when op is admissible in s, else why not.
+func (r *refEval) admit(s *refState, op *Op) string {
+	canManage := func(u UserID, n NodeID) (Role, bool) {
+		rk := s.manageRank(u, n)
+		return rk, rk >= RoleManager // the generator never changes the policy
+	}
+	switch b := op.Body.(type) {
+	case Join:
+		if b.Cert.Device != op.Author {
+			return "join not by the certified device"
+		}
+		inv := s.invites[b.Invite]
+		if inv == nil {
+			return "no invitation"
+		}
+		if inv.revoked || inv.uses >= inv.body.MaxUses || inv.admitted[b.Cert.User] ||
+			(inv.body.ExpiresAt != 0 && op.Time > inv.body.ExpiresAt) {
+			return "invitation unusable"
+		}
+		if !refProofOK(r.folder, b, inv.body.Key) {
+			return "bad proof"
+		}
+		if !s.exists(inv.body.Node) {
+			return "invitation folder gone"
+		}
+		if rk, ok := canManage(inv.issuer, inv.body.Node); !ok || !refMayGrant(rk, inv.body.Role) {
+			return "issuer may no longer grant"
+		}
+		return ""
+	case AddDevice:
+		if !s.users[b.Cert.User] {
+			return "user not a member"
+		}
+		if op.Author == b.Cert.Device {
+			return ""
+		}
+		if u, ok := s.devices[op.Author]; !ok || u != b.Cert.User {
+			return "not the user's device"
+		}
+		return ""
+	}
+	u, ok := s.devices[op.Author]
+	if !ok {
+		return "unknown device"
+	}
+	need := func(n NodeID, role Role) string {
+		if s.rank(u, n) < role {
+			return fmt.Sprintf("needs %s", role)
+		}
+		return ""
+	}
+	switch b := op.Body.(type) {
+	case Grant:
+		if !s.exists(b.Node) {
+			return "no node"
+		}
+		if rk, ok := canManage(u, b.Node); !ok || !refMayGrant(rk, b.Role) {
+			return "may not grant"
+		}
+	case ChangeRole:
+		cur := s.grants[b.Node][b.Principal.User]
+		if cur == RoleNone || !s.exists(b.Node) {
+			return "no grant to change"
+		}
+		if rk, ok := canManage(u, b.Node); !ok || cur >= rk || !refMayGrant(rk, b.Role) {
+			return "may not change"
+		}
+	case Revoke:
+		cur := s.grants[b.Node][b.Principal.User]
+		if cur == RoleNone {
+			return "no grant to revoke"
+		}
+		if rk, ok := canManage(u, b.Node); !ok || cur >= rk {
+			return "may not revoke"
+		}
+	case Renounce:
+		if b.Founder {
+			if !s.founders[u] {
+				return "not a founder"
+			}
+			return ""
+		}
+		if s.grants[b.Node][u] == RoleNone {
+			return "nothing to renounce"
+		}
+	case Restrict:
+		if b.Node == RootNode || !s.exists(b.Node) {
+			return "no node"
+		}
+		return need(s.nodes[b.Node].parent, RoleOrganizer)
+	case Unrestrict:
+		if b.Node == RootNode || !s.exists(b.Node) {
+			return "no node"
+		}
+		return need(s.nodes[b.Node].parent, RoleOrganizer)
+	case CreateFolder:
+		if !s.exists(b.Parent) {
+			return "no parent"
+		}
+		return need(b.Parent, RoleOrganizer)
+	case MoveFolder:
+		if b.Node == RootNode || !s.exists(b.Node) || !s.exists(b.NewParent) {
+			return "no node"
+		}
+		if why := need(s.nodes[b.Node].parent, RoleOrganizer); why != "" {
+			return why
+		}
+		return need(b.NewParent, RoleOrganizer)
+	case DeclareWitnesses:
+		return need(RootNode, RoleOwner)
+	case CreateInvite:
+		if !s.exists(b.Node) {
+			return "no node"
+		}
+		if rk, ok := canManage(u, b.Node); !ok || !refMayGrant(rk, b.Role) {
+			return "may not invite"
+		}
+	case RevokeInvite:
+		inv := s.invites[b.Invite]
+		if inv == nil || inv.revoked {
+			return "no invitation"
+		}
+		if _, ok := canManage(u, inv.body.Node); !ok && inv.issuer != u {
+			return "may not revoke invitation"
+		}
+	case LockRequest:
+		return need(s.nodeOf(b.Path), RoleEditor)
+	case LockAck:
+		rq := s.reqs[b.Request]
+		if rq == nil || rq.ended || rq.acks[op.Author] {
+			return "no live request"
+		}
+		if !s.isWitness(op.Author) {
+			return "not a witness"
+		}
+		if s.liveAck(op.Author, rq.path, rq.id) {
+			return "witness busy"
+		}
+	case LockRelease:
+		rq := s.reqs[b.Request]
+		if rq == nil || rq.ended {
+			return "no live request"
+		}
+		if rq.user != u {
+			return "not the requester"
+		}
+	case LockBreak:
+		rq := s.reqs[b.Request]
+		if rq == nil || rq.ended {
+			return "no live request"
+		}
+		return need(s.nodeOf(rq.path), RoleManager)
+	case LockExpire:
+		rq := s.reqs[b.Request]
+		if rq == nil || rq.ended || !rq.acks[op.Author] || rq.expired[op.Author] {
+			return "nothing to expire"
+		}
+		if !s.isWitness(op.Author) {
+			return "not a witness"
+		}
+	default:
+		r.unsup = append(r.unsup, op.Kind.String())
+		return "unsupported kind " + op.Kind.String()
+	}
+	return ""
+}
+
+// refProofOK checks an invitation proof from the message format's definition
+// (domain, then length-prefixed folder, invitation, user, device).
+func refProofOK(folder cid.Cid, j Join, key []byte) bool {
+	pub, err := crypto.UnmarshalPublicKey(key)
+	if err != nil {
+		return false
+	}
+	var msg bytes.Buffer
+	msg.WriteString("meshfold/crdt/invite-proof/v1\n")
+	for _, f := range [][]byte{folder.Bytes(), []byte(j.Invite), []byte(j.Cert.User), []byte(j.Cert.Device)} {
+		var n [4]byte
+		binary.BigEndian.PutUint32(n[:], uint32(len(f)))
+		msg.Write(n[:])
+		msg.Write(f)
+	}
+	ok, err := pub.Verify(msg.Bytes(), j.Proof)
+	return err == nil && ok
+}
+
+// isRefDenial reports whether op, an effective op, takes a right away
+// (LOG-RULES R5: revoke, demote, renounce, restrict, device removal,
+// invitation revocation, lock break). A role change counts only when it
+// lowers the role the target held in the change's own valid past.
+func (r *refEval) isRefDenial(i int, valid []bool) bool {
+	switch b := r.ops[i].Body.(type) {
+	case Revoke, Renounce, Restrict, RemoveDevice, RevokeInvite, LockBreak:
+		return true
+	case ChangeRole:
+		past := make([]bool, len(r.ops))
+		for j := range past {
+			past[j] = valid[j] && r.anc[i][j]
+		}
+		return b.Role < r.resolve(past).grants[b.Node][b.Principal.User]
+	}
+	return false
+}
+
+// targets reports whether denial d takes a right away from the op at i (D1:
+// "every op by P that needs r"): d revokes, demotes or renounces a grant of
+// i's author, removes its device, or restricts a folder (which takes
+// inherited rights from everyone); for a join, d also counts when it denies
+// the invitation's issuer or revokes the invitation (R11, D2); for a lock
+// op, a break of that lock request.
+func (r *refEval) targets(d, i int) bool {
+	op := r.ops[i]
+	author := r.devUser[op.Author]
+	hits := func(u UserID) bool {
+		switch b := r.ops[d].Body.(type) {
+		case Revoke:
+			return b.Principal.User == u
+		case ChangeRole:
+			return b.Principal.User == u
+		case Renounce:
+			return r.devUser[r.ops[d].Author] == u
+		case RemoveDevice:
+			return r.devUser[b.Device] == u
+		case Restrict:
+			return true
+		}
+		return false
+	}
+	if hits(author) {
+		return true
+	}
+	switch b := op.Body.(type) {
+	case Join:
+		if rv, ok := r.ops[d].Body.(RevokeInvite); ok && rv.Invite == b.Invite {
+			return true
+		}
+		c, _ := b.Invite.Cid()
+		if j, ok := r.ix[c.KeyString()]; ok {
+			return hits(r.devUser[r.ops[j].Author])
+		}
+	case LockRelease:
+		if br, ok := r.ops[d].Body.(LockBreak); ok && br.Request == b.Request {
+			return true
+		}
+	case LockAck:
+		if br, ok := r.ops[d].Body.(LockBreak); ok && br.Request == b.Request {
+			return true
+		}
+	}
+	return false
+}
+
+// run finds the valid ops.
+func (r *refEval) run() {
+	n := len(r.ops)
+	var denials []int
+	losers := map[int]bool{}
+	for r.rounds = 1; r.rounds <= refMaxRounds; r.rounds++ {
+		valid := make([]bool, n)
+		reason := make([]string, n)
+		candidate := make([]bool, n)
+		for i, op := range r.ops {
+			if i == 0 {
+				valid[i] = op.Kind == KindGenesis
+				continue
+			}
+			past := make([]bool, n)
+			for j := 0; j < i; j++ {
+				past[j] = valid[j] && r.anc[i][j]
+			}
+			why := r.admit(r.resolve(past), op)
+			if why == "" {
+				withDen := append([]bool(nil), past...)
+				conc := false
+				for _, d := range denials {
+					if r.concurrent(d, i) && r.targets(d, i) {
+						withDen[d], conc = true, true
+					}
+				}
+				if conc {
+					if w := r.admit(r.resolve(withDen), op); w != "" {
+						why = "voided by a concurrent denial: " + w
+					}
+				}
+			}
+			if why == "" && r.equivocated(i) {
+				why = "equivocation in its past"
+			}
+			if why == "" {
+				candidate[i] = true
+				if losers[i] {
+					why = "invitation already used by smaller-ID joins"
+				}
+			}
+			valid[i], reason[i] = why == "", why
+		}
+		var next []int
+		for i := range r.ops {
+			if valid[i] && r.isRefDenial(i, valid) {
+				next = append(next, i)
+			}
+		}
+		nextLosers := r.inviteLosers(candidate)
+		r.valid, r.reason = valid, reason
+		if fmt.Sprint(next) == fmt.Sprint(denials) && fmt.Sprint(nextLosers) == fmt.Sprint(losers) {
+			return
+		}
+		if refDebug {
+			fmt.Println("round", r.rounds, next, nextLosers, validList(valid))
+		}
+		denials, losers = next, nextLosers
+	}
+}
+
+// equivocated: the author has two ops with one sequence number in the op's
+// past (or the op and one in its past).
+func (r *refEval) equivocated(i int) bool {
+	op := r.ops[i]
+	seen := map[uint64]bool{op.Seq: true}
+	for j := 0; j < i; j++ {
+		if r.anc[i][j] && r.ops[j].Author == op.Author {
+			if seen[r.ops[j].Seq] {
+				return true
+			}
+			seen[r.ops[j].Seq] = true
+		}
+	}
+	return false
+}
+
+// inviteLosers: among the joins of each invitation that pass every other
+// check, the max_uses ones with the smallest IDs (one per user) keep the
+// uses; the others lose (R11).
+func (r *refEval) inviteLosers(candidate []bool) map[int]bool {
+	by := map[InviteID][]int{}
+	for i, op := range r.ops {
+		if j, ok := op.Body.(Join); ok && candidate[i] {
+			by[j.Invite] = append(by[j.Invite], i)
+		}
+	}
+	losers := map[int]bool{}
+	for inv, js := range by {
+		c, _ := inv.Cid()
+		max := r.ops[r.ix[c.KeyString()]].Body.(CreateInvite).MaxUses
+		sort.Slice(js, func(a, b int) bool {
+			return bytes.Compare(r.ops[js[a]].ID.Bytes(), r.ops[js[b]].ID.Bytes()) < 0
+		})
+		kept, users := uint32(0), map[UserID]bool{}
+		for _, i := range js {
+			u := r.ops[i].Body.(Join).Cert.User
+			if kept < max && !users[u] {
+				kept++
+				users[u] = true
+			} else {
+				losers[i] = true
+			}
+		}
+	}
+	return losers
+}
+
+// final is the state of every valid op.
+func (r *refEval) final() *refState { return r.resolve(r.valid) }
+
+// ---------------------------------------------------------------- queries
+
+// refLockHolder: the granted, live request on path whose requester can still
+// edit there.
+func (s *refState) lockHolder(path string) (LockID, uint64, bool) {
+	f := s.files[cleanRefPath(path)]
+	if f == nil || f.holder == "" {
+		return "", 0, false
+	}
+	rq := s.reqs[f.holder]
+	if s.rank(rq.user, s.nodeOf(rq.path)) < RoleEditor {
+		return "", 0, false
+	}
+	return rq.id, rq.fence, true
+}
+
+type refInviteView struct {
+	ID   InviteID
+	Uses uint32
+}
+
+func (s *refState) liveInvites() []refInviteView {
+	var out []refInviteView
+	for id, inv := range s.invites {
+		if !inv.revoked && inv.uses < inv.body.MaxUses {
+			out = append(out, refInviteView{ID: id, Uses: inv.uses})
+		}
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].ID < out[j].ID })
+	return out
+}
+
+// ---------------------------------------------------------------- differential test
+
+// diffSeeds: how many random DAGs the differential test checks. Keys and
+// signatures are shared across seeds; the reference is quadratic or worse,
+// so the DAGs stay small.
+const (
+	diffSeedsMax   = 400
+	diffBudget     = 12 * time.Second // stop early on slow machines (-race)
+	diffMinSeeds   = 60
+	diffSteps      = 18
+	diffProbeDepth = 2
+)
+
+// genDAG makes the op set of one random run: the property test's generator
+// (5 replicas, random members acting on their home replica, partial
+// deliveries), healed so that every op is known. It returns the ops
+// (decoded) and their encodings.
+func genDAG(t *testing.T, w *propWorld, seed int64) (*propRun, []*Op) {
+	p := &propRun{t: t, w: w, rng: rand.New(rand.NewSource(seed)), inviteBy: map[InviteID]int{}, decoded: map[string]*Op{}}
+	g := Genesis{Name: "diff", Founders: []DeviceCert{w.founder.cert}, Nonce: []byte(fmt.Sprint("diff", seed))}
+	l0, err := NewFolder(w.founder.dev, g, 0, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var wit []UserID
+	for i, m := range w.members {
+		r := p.role()
+		if i < 3 {
+			r = RoleEditor + Role(p.pick(3))
+			wit = append(wit, m.did)
+		}
+		must(t, l0, w.founder, Grant{Principal: UserPrincipal(m.uid), Role: r})
+		must(t, l0, m, AddDevice{Cert: m.cert})
+	}
+	must(t, l0, w.founder, DeclareWitnesses{Devices: wit})
+	for _, raw := range l0.OpsSince(nil) {
+		op, _ := l0.Get(opCID(raw))
+		p.decoded[op.ID.KeyString()] = op
+	}
+	p.reps = []*Log{l0}
+	for i := 1; i < propReplicas; i++ {
+		p.reps = append(p.reps, p.forkFast(l0))
+	}
+	for step := 0; step < diffSteps; step++ {
+		if p.pick(3) == 0 {
+			src, dst := p.pick(propReplicas), p.pick(propReplicas)
+			if src != dst {
+				p.merge(p.reps[dst], p.reps[src].OpsSince(p.reps[dst].Heads()))
+			}
+			continue
+		}
+		p.randomOp()
+	}
+	var ops []*Op
+	for _, op := range p.decoded {
+		ops = append(ops, op)
+	}
+	sort.Slice(ops, func(i, j int) bool { return bytes.Compare(ops[i].ID.Bytes(), ops[j].ID.Bytes()) < 0 })
+	return p, ops
+}
+
+// describeDAG is a compact listing of the ops: index, kind, author, parents.
+func describeDAG(r *refEval, names map[peer.ID]string) string {
+	var b strings.Builder
+	for i, op := range r.ops {
+		var ps []string
+		for _, p := range op.Parents {
+			ps = append(ps, fmt.Sprint(r.ix[p.KeyString()]))
+		}
+		fmt.Fprintf(&b, "  #%d %s by %s seq %d parents [%s] %s\n", i, op.Kind, names[op.Author], op.Seq,
+			strings.Join(ps, " "), refBodyString(r, op.Body, names))
+	}
+	return b.String()
+}
+
+func refBodyString(r *refEval, body Body, names map[peer.ID]string) string {
+	ref := func(x Ref) string {
+		if x == "" {
+			return "root"
+		}
+		c, err := x.Cid()
+		if err != nil {
+			return "?"
+		}
+		return fmt.Sprintf("#%d", r.ix[c.KeyString()])
+	}
+	user := func(u UserID) string {
+		for d, uu := range r.devUser {
+			if uu == u {
+				return names[d]
+			}
+		}
+		return "?"
+	}
+	switch b := body.(type) {
+	case Grant:
+		return fmt.Sprintf("%s %s at %s", user(b.Principal.User), b.Role, ref(b.Node))
+	case ChangeRole:
+		return fmt.Sprintf("%s to %s at %s", user(b.Principal.User), b.Role, ref(b.Node))
+	case Revoke:
+		return fmt.Sprintf("%s at %s", user(b.Principal.User), ref(b.Node))
+	case Renounce:
+		return fmt.Sprintf("at %s founder=%v", ref(b.Node), b.Founder)
+	case Restrict:
+		return ref(b.Node)
+	case Unrestrict:
+		return ref(b.Node)
+	case CreateFolder:
+		return fmt.Sprintf("%q under %s", b.Name, ref(b.Parent))
+	case MoveFolder:
+		return fmt.Sprintf("%s to %q under %s", ref(b.Node), b.NewName, ref(b.NewParent))
+	case CreateInvite:
+		return fmt.Sprintf("%s at %s max %d", b.Role, ref(b.Node), b.MaxUses)
+	case RevokeInvite:
+		return ref(b.Invite)
+	case Join:
+		return fmt.Sprintf("invite %s as %s", ref(b.Invite), user(b.Cert.User))
+	case LockRequest:
+		return b.Path
+	case LockAck:
+		return ref(b.Request)
+	case LockRelease:
+		return ref(b.Request)
+	case LockBreak:
+		return ref(b.Request)
+	case LockExpire:
+		return ref(b.Request)
+	}
+	return ""
+}
+
+// probePaths are the paths the generator's folder names can make, to depth 2.
+func probePaths() []string {
+	names := []string{"d0", "d1", "d2", "d3", "m0", "m1", "m2"}
+	out := []string{""}
+	for _, a := range names {
+		out = append(out, a)
+		for _, b := range names {
+			out = append(out, a+"/"+b)
+		}
+	}
+	return out
+}
+
+// compareWithReference evaluates ops with the reference and with prod
+// (which must hold exactly these ops) and returns the differences.
+func compareWithReference(prod *Log, ops []*Op, users []UserID, names map[peer.ID]string) (diffs []string, ref *refEval) {
+	ref = newRefEval(ops)
+	ref.run()
+	if len(ref.unsup) > 0 {
+		diffs = append(diffs, fmt.Sprintf("reference does not support %v", ref.unsup))
+	}
+	if ref.rounds > refMaxRounds {
+		diffs = append(diffs, "reference fixpoint did not settle")
+	}
+	for i, op := range ref.ops {
+		v, why, known := prod.Status(op.ID)
+		if !known {
+			diffs = append(diffs, fmt.Sprintf("#%d %s unknown to the log", i, op.Kind))
+			continue
+		}
+		if v != ref.valid[i] {
+			diffs = append(diffs, fmt.Sprintf("#%d %s by %s: log valid=%v (%v), reference valid=%v (%s)",
+				i, op.Kind, names[op.Author], v, why, ref.valid[i], ref.reason[i]))
+		}
+	}
+	if len(diffs) > 0 {
+		return diffs, ref // the state comparisons would only repeat the op differences
+	}
+	fs := ref.final()
+	for _, path := range probePaths() {
+		n := fs.nodeOf(path)
+		for _, u := range users {
+			if got, want := prod.RoleAt(u, path), fs.rank(u, n); got != want {
+				diffs = append(diffs, fmt.Sprintf("RoleAt(%s, %q): log %s, reference %s", names[peer.ID(u)], path, got, want))
+			}
+		}
+	}
+	for _, f := range []string{"f0", "f1"} {
+		h, ok := prod.LockHolder(f)
+		id, fence, rok := fs.lockHolder(f)
+		if ok != rok || (ok && (h.ID != id || h.Fence != fence)) {
+			diffs = append(diffs, fmt.Sprintf("LockHolder(%s): log %v %s fence %d, reference %v %s fence %d", f, ok, h.ID, h.Fence, rok, id, fence))
+		}
+	}
+	var got []refInviteView
+	for _, inv := range prod.Invites() {
+		got = append(got, refInviteView{ID: inv.ID, Uses: inv.Uses})
+	}
+	if want := fs.liveInvites(); fmt.Sprint(got) != fmt.Sprint(want) {
+		diffs = append(diffs, fmt.Sprintf("Invites: log %v, reference %v", got, want))
+	}
+	return diffs, ref
+}
+
+// TestReferenceDifferential: for many seeded random op DAGs (concurrent
+// branches of grants, revokes, role changes, renunciations, restrictions,
+// folder moves, invitations and joins, lock requests and acks, equivocations)
+// the production Log, fed the ops in a random order, and the reference
+// evaluator agree on which ops are in effect and on effective roles at every
+// probe path, lock holders and live invitations.
+func TestReferenceDifferential(t *testing.T) {
+	w := newPropWorld(t)
+	names := map[peer.ID]string{w.founder.did: "F"}
+	users := []UserID{w.founder.uid}
+	for i, m := range w.members {
+		names[m.did] = fmt.Sprintf("M%d", i)
+		users = append(users, m.uid)
+	}
+	for i, o := range w.outsiders {
+		names[o.did] = fmt.Sprintf("O%d", i)
+		users = append(users, o.uid)
+	}
+	start := time.Now()
+	seeds, ops, failures := 0, 0, 0
+	valid, rounds := 0, 0
+	var failed []string
+	for seed := int64(1); seed <= diffSeedsMax; seed++ {
+		if seeds >= diffMinSeeds && time.Since(start) > diffBudget {
+			break
+		}
+		p, all := genDAG(t, w, seed)
+		// Production: a fresh replica, every op merged in a random order,
+		// in random batches (the pending buffer reorders them).
+		var genesis *Op
+		var rest []*Op
+		for _, op := range all {
+			if op.Kind == KindGenesis {
+				genesis = op
+			} else {
+				rest = append(rest, op)
+			}
+		}
+		prod, err := newFromGenesis(genesis, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		p.rng.Shuffle(len(rest), func(i, j int) { rest[i], rest[j] = rest[j], rest[i] })
+		for len(rest) > 0 {
+			k := 1 + p.pick(len(rest))
+			var res MergeResult
+			if err := prod.mergeOps(rest[:k], &res); err != nil || len(res.Rejected) > 0 {
+				t.Fatalf("seed %d: merge: %v %v", seed, err, res.Rejected)
+			}
+			rest = rest[k:]
+		}
+		if prod.Len() != len(all) || prod.Pending() != 0 {
+			t.Fatalf("seed %d: log holds %d ops (%d pending), want %d", seed, prod.Len(), prod.Pending(), len(all))
+		}
+		diffs, ref := compareWithReference(prod, all, users, names)
+		seeds++
+		ops += len(all)
+		rounds += ref.rounds
+		for _, v := range ref.valid {
+			if v {
+				valid++
+			}
+		}
+		if len(diffs) > 0 {
+			failures++
+			failed = append(failed, fmt.Sprintf("seed %d: %s", seed, diffs[0]))
+			if failures <= 3 {
+				t.Errorf("seed %d: %d differences:\n  %s\nDAG (topological order):\n%s", seed, len(diffs),
+					strings.Join(diffs, "\n  "), describeDAG(ref, names))
+			}
+		}
+	}
+	t.Logf("differential: %d seeds, %d ops (%d valid per the reference), %d reference rounds, %d seeds differ, %v",
+		seeds, ops, valid, rounds, failures, time.Since(start).Round(time.Millisecond))
+	if failures > 0 {
+		t.Errorf("%d of %d seeds differ between the log and the reference; first difference of each:\n%s",
+			failures, seeds, strings.Join(failed, "\n"))
+	}
+}
+
+var refDebug = false
+
+func validList(v []bool) []int {
+	var out []int
+	for i, x := range v {
+		if x {
+			out = append(out, i)
+		}
+	}
+	return out
+}
