@@ -168,34 +168,41 @@ func setKey(set []bool) string {
 	return b.String()
 }
 
-// regValue reads a multi-value register: only the assignments that no other
-// assignment of the set descends from count; a remove among them wins (D3),
-// else the lowest change, else the highest add.
+// regValue reads a multi-value register literally (D3): an assignment counts
+// if no other assignment of the set descends from it and it follows every
+// remove of the set (remove wins over anything concurrent, so a grant
+// concurrent with a revoke stays dead even when someone grants again after
+// the revoke). A remove that nothing follows gives none; otherwise the
+// lowest counting change, else the highest counting add.
 func (r *refEval) regValue(as []refAssign) Role {
 	var add, chg Role
 	haveChg := false
 	for _, a := range as {
-		superseded := false
+		superseded, dead := false, false
 		for _, b := range as {
 			if r.anc[b.op][a.op] {
 				superseded = true
+			}
+			if b.kind == 3 && b.op != a.op && !r.anc[a.op][b.op] {
+				dead = true
 			}
 		}
 		if superseded {
 			continue
 		}
-		switch a.kind {
-		case 3:
+		if a.kind == 3 {
 			return RoleNone
-		case 2:
+		}
+		if dead {
+			continue
+		}
+		if a.kind == 2 {
 			if !haveChg || a.val < chg {
 				chg = a.val
 			}
 			haveChg = true
-		default:
-			if a.val > add {
-				add = a.val
-			}
+		} else if a.val > add {
+			add = a.val
 		}
 	}
 	if haveChg {
