@@ -385,7 +385,13 @@ func TestExhaustiveOrders(t *testing.T) {
 		rev := s.add(s.f, "F.revoke(M)", Revoke{Principal: UserPrincipal(s.m.uid)}, s.tip)
 		ren := s.add(s.m, "M.renounce", Renounce{}, s.tip)
 		mk := s.add(s.m, "M.mkdir", CreateFolder{Name: "m"}, s.tip)
+		eLock := s.add(s.e, "E.lock(f)", LockRequest{Path: "f", LeaseSecs: 60}, s.tip)
+		s.add(s.m, "M.ack(E)", LockAck{Request: RefOf(eLock.ID)}, eLock)
+		s.add(s.f, "F.ack(E)", LockAck{Request: RefOf(eLock.ID)}, eLock, rev)
 		l := s.check()
+		if h, ok := l.LockHolder("f"); !ok || h.User != s.e.uid {
+			t.Errorf("E does not hold f")
+		}
 		if r := l.RoleAt(s.m.uid, ""); r != RoleNone {
 			t.Errorf("fail-open: M still has %s after being revoked and renouncing (revoke valid=%v, renounce valid=%v)",
 				r, valid(t, l, rev), valid(t, l, ren))
@@ -400,9 +406,14 @@ func TestExhaustiveOrders(t *testing.T) {
 		eRevM := s.add(s.e, "E.revoke(M)", Revoke{Principal: UserPrincipal(s.m.uid)}, s.tip)
 		mOwn := s.add(s.m, "M.grant(M,owner)", Grant{Principal: UserPrincipal(s.m.uid), Role: RoleOwner}, mRevE)
 		eLock := s.add(s.e, "E.lock(f)", LockRequest{Path: "f", LeaseSecs: 60}, eRevM)
+		eEarly := s.add(s.e, "E.lock(g) before", LockRequest{Path: "g", LeaseSecs: 60}, s.tip)
+		mMk := s.add(s.m, "M.mkdir", CreateFolder{Name: "m"}, eRevM, eEarly)
 		l := s.check()
-		if !valid(t, l, mRevE) || valid(t, l, eRevM) || valid(t, l, mOwn) || valid(t, l, eLock) {
-			t.Errorf("want only M's revoke of E in effect")
+		if !valid(t, l, mRevE) || valid(t, l, eRevM) || valid(t, l, mOwn) || valid(t, l, eLock) || !valid(t, l, mMk) {
+			t.Errorf("want only M's revoke of E and M's later mkdir in effect")
+		}
+		if valid(t, l, eEarly) {
+			t.Errorf("E's lock request concurrent with M's revoke survived")
 		}
 	})
 	t.Run("I4-I5 D4 revoker revoked by a founder", func(t *testing.T) {
@@ -426,7 +437,12 @@ func TestExhaustiveOrders(t *testing.T) {
 		rev := s.add(s.m, "M.revoke(E)", Revoke{Principal: UserPrincipal(s.e.uid)}, s.tip)
 		regrant := s.add(s.m, "M.grant(E,viewer) after", Grant{Principal: UserPrincipal(s.e.uid), Role: RoleViewer}, rev)
 		eLock := s.add(s.e, "E.lock(f)", LockRequest{Path: "f", LeaseSecs: 60}, grant)
+		s.add(s.f, "F.ack(E)", LockAck{Request: RefOf(eLock.ID)}, eLock)
+		eLate := s.add(s.e, "E.lock(g) after regrant", LockRequest{Path: "g", LeaseSecs: 60}, regrant)
 		l := s.check()
+		if valid(t, l, eLate) {
+			t.Errorf("E, a viewer after the re-grant, requested a lock")
+		}
 		if !valid(t, l, grant) || !valid(t, l, rev) || !valid(t, l, regrant) || valid(t, l, eLock) {
 			t.Errorf("want both grants and the revoke in effect, E's lock voided")
 		}
@@ -442,7 +458,12 @@ func TestExhaustiveOrders(t *testing.T) {
 		dem := s.add(s.f, "F.grant(M,editor)", Grant{Principal: UserPrincipal(s.m.uid), Role: RoleEditor}, s.tip)
 		inv := s.add(s.m, "M.invite(editor)", CreateInvite{Key: exhActors.invPub, Role: RoleEditor, MaxUses: 1}, s.tip)
 		j := s.join(s.out[0], "O1.join", inv, 1, inv)
+		g := s.add(s.m, "M.grant(E,organizer)", Grant{Principal: UserPrincipal(s.e.uid), Role: RoleOrganizer}, s.tip)
+		eLock := s.add(s.e, "E.lock(f)", LockRequest{Path: "f", LeaseSecs: 60}, s.tip)
 		l := s.check()
+		if valid(t, l, g) || !valid(t, l, eLock) {
+			t.Errorf("want M's concurrent grant voided and E's lock request standing")
+		}
 		if !valid(t, l, dem) || l.RoleAt(s.m.uid, "") != RoleEditor {
 			t.Fatalf("the demotion is not in effect")
 		}
@@ -478,6 +499,8 @@ func TestExhaustiveOrders(t *testing.T) {
 			mk := s.add(s.m, "M.mkdir", CreateFolder{Name: "x"}, inv)
 			short = s.join(s.out[0], "O1.join (short branch)", inv, time, inv)
 			long = s.join(s.out[1], "O2.join (after M.mkdir)", inv, 1, mk)
+			s.add(s.out[0], "O1.lock(f)", LockRequest{Path: "f", LeaseSecs: 60}, short)
+			s.add(s.out[1], "O2.lock(f)", LockRequest{Path: "f", LeaseSecs: 60}, long)
 			if bytes.Compare(long.ID.Bytes(), short.ID.Bytes()) < 0 {
 				break
 			}
@@ -535,14 +558,16 @@ func TestExhaustiveOrders(t *testing.T) {
 		mv2 := s.add(s.m, "M.move(b under a)", MoveFolder{Node: RefOf(b.ID), NewParent: RefOf(a.ID), NewName: "b"}, s.tip)
 		c := s.add(s.m, "M.mkdir(c under a)", CreateFolder{Parent: RefOf(a.ID), Name: "c"}, mv2)
 		d := s.add(s.f, "F.mkdir(d under b)", CreateFolder{Parent: RefOf(b.ID), Name: "d"}, mv1)
+		s.add(s.e, "E.lock(a/f)", LockRequest{Path: "a/f", LeaseSecs: 60}, s.tip)
+		s.add(s.m, "M.move(c under b)", MoveFolder{Node: RefOf(c.ID), NewParent: RefOf(b.ID), NewName: "c"}, c)
 		l := s.check()
 		if !valid(t, l, mv1) || !valid(t, l, mv2) || !valid(t, l, c) || !valid(t, l, d) {
 			t.Errorf("want every move and mkdir in effect (the cycle is broken when the tree is built)")
 		}
-		if _, ok := l.NodeAt("b/a/c"); !ok {
-			if _, ok := l.NodeAt("a/b/d"); !ok {
-				t.Errorf("neither move won: the tree lost a/b")
-			}
+		_, ab := l.NodeAt("a/b/d")
+		_, ba := l.NodeAt("b/a")
+		if ab == ba {
+			t.Errorf("want exactly one of the two moves applied: a/b/d %v, b/a %v", ab, ba)
 		}
 	})
 	t.Logf("exhaustive: %d delivery orders checked", exhOrders)
