@@ -138,6 +138,11 @@ func TestStrongRemove(t *testing.T) {
 			t.Fatalf("%v", err)
 		}
 		refused(t, l, d2, CreateFolder{Name: "q"})
+		// The removed device cannot bring itself back with its old
+		// certificate; another device of its user can.
+		refused(t, l, d2, AddDevice{Cert: d2.cert})
+		must(t, l, m[0], AddDevice{Cert: d2.cert})
+		must(t, l, d2, CreateFolder{Name: "back"})
 	})
 	t.Run("a demotion voids only what needs the lost right", func(t *testing.T) {
 		l, f, m := team(t, RoleOrganizer)

@@ -74,6 +74,8 @@ type Log struct {
 	rounds    int
 	store     OpStore
 	verdicts  map[string]verdictState
+
+	maxPendingOps, maxPendingBytes int // MaxPendingOps, MaxPendingBytes; tests lower them
 }
 
 // NewFolder creates a folder: it signs the genesis op with dev (which must be
@@ -125,6 +127,9 @@ func newFromGenesis(op *Op, store OpStore) (*Log, error) {
 		forked:  map[peer.ID]bool{},
 		state:   newState(),
 		store:   store,
+
+		maxPendingOps:   MaxPendingOps,
+		maxPendingBytes: MaxPendingBytes,
 	}
 	if err := l.insert(op); err != nil {
 		return nil, err
@@ -292,7 +297,7 @@ func (l *Log) mergeOps(ops []*Op, res *MergeResult) error {
 			}
 		}
 		if len(missing) > 0 {
-			if len(l.pending) >= MaxPendingOps || l.pendBytes+len(op.Raw) > MaxPendingBytes {
+			if len(l.pending) >= l.maxPendingOps || l.pendBytes+len(op.Raw) > l.maxPendingBytes {
 				res.Rejected = append(res.Rejected, ErrPendingFull)
 				continue
 			}

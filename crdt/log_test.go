@@ -5,6 +5,7 @@ import (
 	"testing"
 
 	"github.com/ipfs/go-cid"
+	mh "github.com/multiformats/go-multihash"
 )
 
 // TestPendingAndMissing: ops whose parents are missing wait; Missing names
@@ -44,35 +45,66 @@ func TestPendingAndMissing(t *testing.T) {
 }
 
 func TestPendingBound(t *testing.T) {
-	l, f, _ := team(t)
-	r := fork(t, l)
-	first := must(t, l, f, CreateFolder{Name: "first"})
-	var raws [][]byte
-	for i := 0; i < MaxPendingOps+1; i++ {
-		op, err := l.Build(f.dev, CreateFolder{Name: "n"}, 0)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if _, err := l.Merge([][]byte{op.Raw}); err != nil {
-			t.Fatal(err)
-		}
-		raws = append(raws, op.Raw)
-	}
-	res, err := r.Merge(raws)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if res.Pending != MaxPendingOps || len(res.Rejected) != 1 || !errors.Is(res.Rejected[0], ErrPendingFull) {
-		t.Fatalf("pending %d rejected %v", res.Pending, len(res.Rejected))
-	}
-	if _, err := r.Merge([][]byte{first.Raw}); err != nil {
-		t.Fatal(err)
-	}
-	if r.Pending() != 0 || r.Len() != l.Len()-1 {
-		t.Fatalf("after unblocking: pending %d len %d/%d", r.Pending(), r.Len(), l.Len())
-	}
-	if miss := r.Missing(); len(miss) != 0 {
-		t.Fatalf("missing %v", miss)
+	for _, c := range []struct {
+		name        string
+		ops, bytes  int
+		wantPending int
+	}{
+		{"op count", 50, MaxPendingBytes, 50},
+		{"bytes", MaxPendingOps, 40 * 250, 0}, // wantPending computed below
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			l, f, _ := team(t)
+			r := fork(t, l)
+			r.maxPendingOps, r.maxPendingBytes = c.ops, c.bytes
+			first := must(t, l, f, CreateFolder{Name: "first"})
+			var raws [][]byte
+			size := 0
+			for i := 0; i < 60; i++ {
+				op := must(t, l, f, CreateFolder{Name: "n"})
+				raws = append(raws, op.Raw)
+				if size+len(op.Raw) <= c.bytes {
+					size += len(op.Raw)
+				}
+			}
+			want := c.wantPending
+			if want == 0 {
+				want = 0
+				total := 0
+				for _, raw := range raws {
+					if total+len(raw) > c.bytes {
+						break
+					}
+					total += len(raw)
+					want++
+				}
+			}
+			res, err := r.Merge(raws)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if res.Pending != want || len(res.Rejected) != len(raws)-want {
+				t.Fatalf("pending %d rejected %d, want %d pending", res.Pending, len(res.Rejected), want)
+			}
+			for _, e := range res.Rejected {
+				if !errors.Is(e, ErrPendingFull) {
+					t.Fatal(e)
+				}
+			}
+			if _, err := r.Merge([][]byte{first.Raw}); err != nil {
+				t.Fatal(err)
+			}
+			if r.Pending() != 0 || r.Len() != l.Len()-(len(raws)-want) {
+				t.Fatalf("after unblocking: pending %d len %d/%d", r.Pending(), r.Len(), l.Len())
+			}
+			// The refused ones arrive again and now fit.
+			if _, err := r.Merge(raws); err != nil || string(r.Digest()) != string(l.Digest()) {
+				t.Fatalf("not converged: %v", err)
+			}
+			if miss := r.Missing(); len(miss) != 0 {
+				t.Fatalf("missing %v", miss)
+			}
+		})
 	}
 }
 
@@ -214,5 +246,19 @@ func TestLoadAndDelete(t *testing.T) {
 	if err := refused(t, l, f, CreateFolder{Name: "b"}); !errors.Is(err, ErrShareDeleted) {
 		t.Fatalf("after delete: %v", err)
 	}
-	var _ cid.Cid
+}
+
+// TestOpIDIsBlake3Multihash: an op's ID is the standard CIDv1 (dag-cbor) of
+// the BLAKE3-256 multihash of its bytes, as go-multihash computes it.
+func TestOpIDIsBlake3Multihash(t *testing.T) {
+	l, _, _ := team(t, RoleViewer)
+	for _, raw := range append(l.OpsSince(nil), nil, make([]byte, 5000)) {
+		h, err := mh.Sum(raw, mh.BLAKE3, 32)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if want := cid.NewCidV1(cid.DagCBOR, h); !opCID(raw).Equals(want) {
+			t.Fatalf("ID %s, want %s", opCID(raw), want)
+		}
+	}
 }

@@ -12,7 +12,7 @@ import (
 const (
 	propSeeds    = 1000
 	propReplicas = 5
-	propSteps    = 24
+	propSteps    = 18
 )
 
 // propWorld is the cast shared by every seed: keys are costly, so they are
@@ -168,9 +168,7 @@ func (p *propRun) randomOp() {
 		p.t.Fatal(err)
 	}
 	p.decoded[op.ID.KeyString()] = op
-	if _, err := l.Merge([][]byte{op.Raw}); err != nil {
-		p.t.Fatal(err)
-	}
+	p.merge(l, [][]byte{op.Raw})
 	ref := RefOf(op.ID)
 	switch b := body.(type) {
 	case CreateFolder:

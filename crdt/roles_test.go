@@ -168,7 +168,6 @@ func TestStrictlyBelow(t *testing.T) {
 func TestAdminsNeverDuel(t *testing.T) {
 	f1, f2 := newActor(t, "f1"), newActor(t, "f2")
 	l := newTestFolder(t, f1, f2)
-	must(t, l, f2, AddDevice{Cert: f2.cert})
 	for _, r := range []Role{RoleManager, RoleOwner} {
 		a, b := newActor(t, "a"+r.String()), newActor(t, "b"+r.String())
 		for _, x := range []*actor{a, b} {

@@ -438,6 +438,12 @@ func (s *State) check(op *Op) error {
 			return denied(ErrBadTarget, "device belongs to another user")
 		}
 		if op.Author == b.Cert.Device {
+			// A device may bring itself in once; a removed device comes
+			// back only through another live device of its user, so an
+			// old certificate cannot undo a removal.
+			if s.devices[b.Cert.Device] != nil {
+				return denied(ErrUnauthorized, "a known device cannot re-add itself")
+			}
 			return nil
 		}
 		u, ok := s.deviceUser(op.Author)
