@@ -929,7 +929,7 @@ func (s *refState) liveInvites() []refInviteView {
 // seeds; the reference is quadratic or worse, so the DAGs stay small.
 const (
 	diffSeeds     = 2000
-	diffSeedsRace = 400
+	diffSeedsRace = 250
 	diffSteps     = 36
 )
 
