@@ -51,16 +51,16 @@ func (l *Log) isAnc(a, b int) bool {
 		return false
 	}
 	e := l.order[b]
-	if e.full {
+	if e.full || a < e.ancBase {
 		return true
 	}
-	return bitset(e.anc).has(a)
+	return bitset(e.anc).has(a - e.ancBase)
 }
 
 // pastOf returns a predicate for "order index i is in the causal past of
 // heads (or one of them)". Unknown heads are ignored.
 func (l *Log) pastOf(heads []cid.Cid) func(i int) bool {
-	var hs []*entry
+	var hs []int
 	maxFull := -1
 	for _, h := range heads {
 		e := l.byKey[h.KeyString()]
@@ -68,19 +68,17 @@ func (l *Log) pastOf(heads []cid.Cid) func(i int) bool {
 			continue
 		}
 		if e.full {
-			if e.ix > maxFull {
-				maxFull = e.ix
-			}
+			maxFull = max(maxFull, e.ix)
 			continue
 		}
-		hs = append(hs, e)
+		hs = append(hs, e.ix)
 	}
 	return func(i int) bool {
 		if i <= maxFull {
 			return true
 		}
-		for _, e := range hs {
-			if i == e.ix || bitset(e.anc).has(i) {
+		for _, h := range hs {
+			if i == h || l.isAnc(i, h) {
 				return true
 			}
 		}
@@ -106,12 +104,44 @@ func (l *Log) settle() {
 	l.evaluate()
 }
 
-// evaluate recomputes the whole state from the op set (LOG-RULES R4-R6):
+// Cuts bound the work of an evaluation. A cut is an op that every op before
+// it in the order is an ancestor of, and every op after it a descendant of:
+// nothing that arrives later can be concurrent with the ops up to it, so
+// their verdicts and the state they make are final. The log keeps the state
+// at a few cuts, spaced CutEvery ops apart, and evaluates only what follows
+// the latest one. An op that does not descend from a cut (a long-offline
+// branch) removes it, and the next evaluation starts from an earlier cut or
+// from genesis.
+const (
+	CutEvery = 1024 // ops between kept cuts
+	MaxCuts  = 8    // cuts kept (each holds a copy of the state)
+)
+
+type cut struct {
+	ix    int
+	state *State // the state after the ops up to ix; never modified
+}
+
+// maybeCut records the op at ix as a cut with the given state (cloned) when
+// the last cut is far enough behind.
+func (l *Log) maybeCut(ix int, st *State) {
+	if n := len(l.cuts); n > 0 && ix-l.cuts[n-1].ix < l.cutEvery {
+		return
+	}
+	l.cuts = append(l.cuts, cut{ix: ix, state: st.clone()})
+	if len(l.cuts) > MaxCuts {
+		l.cuts = append(l.cuts[:0:0], l.cuts[1:]...)
+	}
+}
+
+// evaluate recomputes the state from the op set (LOG-RULES R4-R6), starting
+// from the latest cut:
 //
-//  1. Order the ops totally by (Lamport time, CID bytes). Lamport times are
-//     checked on arrival, so this order is a topological order of the DAG.
-//  2. Compute each op's ancestors (bitsets; ops whose past is everything
-//     before them in the order are marked full and need none).
+//  1. Order the ops after the cut totally by (Lamport time, CID bytes).
+//     Lamport times are checked on arrival, so this is a topological order,
+//     and the ops after a cut all sort after it.
+//  2. Compute each op's ancestors among them (bitsets; ops whose past is
+//     everything before them are marked full and need none).
 //  3. Rounds: each round walks the order and finds an op valid iff it is
 //     admissible in the state of its valid causal past, stays admissible when
 //     the effective denials of the previous round that are concurrent with it
@@ -120,25 +150,31 @@ func (l *Log) settle() {
 //     checks (invitation uses, equivocation). Stop when the set of effective
 //     denials no longer changes.
 func (l *Log) evaluate() {
-	n := len(l.order)
-	sort.Slice(l.order, func(i, j int) bool { return lessEntry(l.order[i], l.order[j]) })
-	scratch := newBitset(n)
-	for i, e := range l.order {
-		e.ix = i
+	base, baseState := -1, (*State)(nil)
+	if n := len(l.cuts); n > 0 {
+		base, baseState = l.cuts[n-1].ix, l.cuts[n-1].state
 	}
-	for i, e := range l.order {
-		for k := range scratch {
-			scratch[k] = 0
-		}
+	first := base + 1
+	suffix := l.order[first:]
+	sort.Slice(suffix, func(i, j int) bool { return lessEntry(suffix[i], suffix[j]) })
+	for k, e := range suffix {
+		e.ix = first + k
+	}
+	scratch := newBitset(len(suffix))
+	for k, e := range suffix {
+		clear(scratch)
 		for _, p := range e.parents {
-			if p.full {
-				scratch.setPrefix(p.ix + 1)
-			} else {
+			switch {
+			case p.ix < first:
+			case p.full:
+				scratch.setPrefix(p.ix - first + 1)
+			default:
 				scratch.or(p.anc)
-				scratch.set(p.ix)
+				scratch.set(p.ix - first)
 			}
 		}
-		if scratch.count() == i {
+		e.ancBase = first
+		if scratch.count() == k {
 			e.full, e.anc = true, nil
 		} else {
 			e.full = false
@@ -150,10 +186,10 @@ func (l *Log) evaluate() {
 	l.rounds = 0
 	for round := 0; round < MaxResolveRounds; round++ {
 		l.rounds++
-		state = l.pass(denials)
+		state = l.pass(denials, first, baseState)
 		var next []int
-		for i, e := range l.order {
-			if e.valid && isDenial(e.op.Kind) {
+		for i := first; i < len(l.order); i++ {
+			if e := l.order[i]; e.valid && isDenial(e.op.Kind) {
 				next = append(next, i)
 			}
 		}
@@ -167,13 +203,35 @@ func (l *Log) evaluate() {
 		}
 	}
 	l.state = state
+	// Record a new cut: the last full op that every later op descends from.
+	for k := len(l.order) - 1; k >= first; k-- {
+		if !l.order[k].full {
+			continue
+		}
+		ok := true
+		for j := k + 1; ok && j < len(l.order); j++ {
+			ok = l.isAnc(k, j)
+		}
+		if ok {
+			if n := len(l.cuts); n == 0 || k-l.cuts[n-1].ix >= l.cutEvery {
+				st := l.replayFrom(first, k+1, baseState, func(int) bool { return true })
+				l.maybeCut(k, st)
+			}
+			break
+		}
+	}
 }
 
-// pass is one round of evaluation against the given effective denials.
-func (l *Log) pass(denials []int) *State {
+// pass is one round of evaluation, from order index first (the state of
+// everything before it is base), against the given effective denials.
+func (l *Log) pass(denials []int, first int, base *State) *State {
 	running := newState()
+	if base != nil {
+		running = base.clone()
+	}
 	anc := l.isAnc
-	for i, e := range l.order {
+	for i := first; i < len(l.order); i++ {
+		e := l.order[i]
 		if i == 0 {
 			e.valid, e.err = true, nil
 			running.apply(e.op, 0, anc)
@@ -189,7 +247,7 @@ func (l *Log) pass(denials []int) *State {
 		if e.full && len(conc) == 0 {
 			err = running.check(e.op)
 		} else {
-			st := l.replay(i)
+			st := l.replayFrom(first, i, base, func(j int) bool { return anc(j, i) })
 			err = st.check(e.op)
 			if err == nil && len(conc) > 0 {
 				for _, d := range conc {
@@ -211,26 +269,37 @@ func (l *Log) pass(denials []int) *State {
 	return running
 }
 
-// replay builds the state of the valid causal past of the op at index i.
-func (l *Log) replay(i int) *State {
+// replayFrom builds the state of base (the state before order index first)
+// plus the valid ops in [first, end) that pick selects.
+func (l *Log) replayFrom(first, end int, base *State, pick func(j int) bool) *State {
 	st := newState()
-	for j := 0; j < i; j++ {
-		if e := l.order[j]; e.valid && l.isAnc(j, i) {
+	if base != nil {
+		st = base.clone()
+	}
+	for j := first; j < end; j++ {
+		if e := l.order[j]; e.valid && pick(j) {
 			st.apply(e.op, j, l.isAnc)
 		}
 	}
 	return st
 }
 
-// stateAt builds the state of the valid ops in the causal past of heads.
-func (l *Log) stateAt(past func(int) bool) *State {
-	st := newState()
-	for j, e := range l.order {
-		if e.valid && past(j) {
-			st.apply(e.op, j, l.isAnc)
+// cutIn returns the latest cut inside the causal past (the index after it,
+// and its state), or 0 and nil.
+func (l *Log) cutIn(past func(int) bool) (int, *State) {
+	for k := len(l.cuts) - 1; k >= 0; k-- {
+		if past(l.cuts[k].ix) {
+			return l.cuts[k].ix + 1, l.cuts[k].state
 		}
 	}
-	return st
+	return 0, nil
+}
+
+// stateAt builds the state of the valid ops in the causal past of heads,
+// starting from the latest cut inside that past.
+func (l *Log) stateAt(past func(int) bool) *State {
+	first, base := l.cutIn(past)
+	return l.replayFrom(first, len(l.order), base, past)
 }
 
 // Rounds reports how many fixpoint rounds the last full evaluation took

@@ -40,7 +40,9 @@ type entry struct {
 	parents []*entry
 	ix      int      // position in the total order
 	full    bool     // every op before it in the order is its ancestor
-	anc     []uint64 // ancestor bitset by order index; nil when full
+	ancBase int      // every op before this order index is its ancestor
+	anc     []uint64 // ancestor bits for order indices ancBase.. (nil when full)
+	cutOK   int      // while unsettled: how many of the log's cuts it descends from
 	valid   bool
 	err     error
 }
@@ -74,8 +76,10 @@ type Log struct {
 	rounds    int
 	store     OpStore
 	verdicts  map[string]verdictState
+	cuts      []cut // ascending; see eval.go
 
 	maxPendingOps, maxPendingBytes int // MaxPendingOps, MaxPendingBytes; tests lower them
+	cutEvery                       int // CutEvery; tests lower it
 }
 
 // NewFolder creates a folder: it signs the genesis op with dev (which must be
@@ -130,6 +134,7 @@ func newFromGenesis(op *Op, store OpStore) (*Log, error) {
 
 		maxPendingOps:   MaxPendingOps,
 		maxPendingBytes: MaxPendingBytes,
+		cutEvery:        CutEvery,
 	}
 	if err := l.insert(op); err != nil {
 		return nil, err
@@ -203,6 +208,7 @@ func (l *Log) Get(id cid.Cid) (*Op, bool) {
 
 // Status reports whether an op of the log is in effect, and if not why.
 func (l *Log) Status(id cid.Cid) (valid bool, reason error, known bool) {
+	l.settle()
 	e := l.byKey[id.KeyString()]
 	if e == nil {
 		return false, nil, false
@@ -457,7 +463,23 @@ func (l *Log) insert(op *Op) error {
 			l.state.apply(op, e.ix, l.isAnc)
 		}
 		l.verdicts = nil
+		l.maybeCut(e.ix, l.state)
 		return nil
+	}
+	// The op does not follow everything: it will be placed and judged by
+	// the next evaluation. Cuts it does not descend from are no longer cuts.
+	e.ix = -1
+	for _, p := range e.parents {
+		n := p.cutOK
+		if p.ix >= 0 {
+			n = sort.Search(len(l.cuts), func(i int) bool { return l.cuts[i].ix > p.ix })
+		}
+		if n > e.cutOK {
+			e.cutOK = n
+		}
+	}
+	if e.cutOK < len(l.cuts) {
+		l.cuts = l.cuts[:e.cutOK]
 	}
 	l.order = append(l.order, e)
 	l.dirty = true
