@@ -7,7 +7,7 @@ import "testing"
 // descend from recent cuts removes them.
 func TestCutsDoNotChangeResults(t *testing.T) {
 	l, f, m := team(t, RoleOrganizer, RoleManager)
-	l.cutEvery = 4
+	l.cutEvery, l.evalCutEvery = 4, 4
 	offline := fork(t, l)
 	for i := 0; i < 40; i++ {
 		must(t, l, m[0], CreateFolder{Name: "n"})
@@ -31,7 +31,7 @@ func TestCutsDoNotChangeResults(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ref.cutEvery = 1 << 30
+	ref.cutEvery, ref.evalCutEvery = 1<<30, 1<<30
 	if _, err := ref.Merge(l.OpsSince(nil)[1:]); err != nil {
 		t.Fatal(err)
 	}

@@ -104,34 +104,82 @@ func (l *Log) settle() {
 	l.evaluate()
 }
 
-// Cuts bound the work of an evaluation. A cut is an op that every op before
-// it in the order is an ancestor of, and every op after it a descendant of:
-// nothing that arrives later can be concurrent with the ops up to it, so
-// their verdicts and the state they make are final. The log keeps the state
-// at a few cuts, spaced CutEvery ops apart, and evaluates only what follows
-// the latest one. An op that does not descend from a cut (a long-offline
-// branch) removes it, and the next evaluation starts from an earlier cut or
-// from genesis.
+// Cuts bound the work of an evaluation. A cut is a position in the order
+// such that every op before it is an ancestor of every op after it: nothing
+// that arrives later and descends from the ops before it (from its frontier,
+// their maximal elements) can be concurrent with them, so their verdicts and
+// the state they make are final. A linear append is a cut; so is the point
+// after a round in which every device merged everything. The log keeps the
+// state at a few cuts, spaced CutEvery ops apart, and evaluates only what
+// follows the latest one. An op that does not descend from a cut's frontier
+// (a long-offline branch) removes it and the later ones, and the next
+// evaluation starts from an earlier cut or from genesis.
 const (
-	CutEvery = 1024 // ops between kept cuts
-	MaxCuts  = 8    // cuts kept (each holds a copy of the state)
+	CutEvery     = 1024 // ops between cuts taken on the fast path
+	EvalCutEvery = 1    // ops between cuts taken after an evaluation
+	MaxCuts      = 12   // cuts kept (each holds a copy of the state)
 )
 
 type cut struct {
-	ix    int
-	state *State // the state after the ops up to ix; never modified
+	ix       int      // the last order index before the cut
+	frontier []*entry // the maximal ops before the cut
+	state    *State   // the state after the ops up to ix; never modified
 }
 
-// maybeCut records the op at ix as a cut with the given state (cloned) when
-// the last cut is far enough behind.
-func (l *Log) maybeCut(ix int, st *State) {
-	if n := len(l.cuts); n > 0 && ix-l.cuts[n-1].ix < l.cutEvery {
+// covers reports whether every frontier op of c is one of roots or an
+// ancestor of one.
+func (l *Log) covers(roots []*entry, c cut) bool {
+	for _, f := range c.frontier {
+		ok := false
+		for _, r := range roots {
+			if r == f || l.isAnc(f.ix, r.ix) {
+				ok = true
+				break
+			}
+		}
+		if !ok {
+			return false
+		}
+	}
+	return true
+}
+
+// maybeCut records a cut after order index ix with the given frontier and
+// state (cloned) when the last cut is at least every ops behind. Beyond
+// MaxCuts it drops the cut whose neighbours are closest, so recent cuts stay
+// dense and old ones thin out (roughly geometric spacing).
+func (l *Log) maybeCut(ix, every int, frontier []*entry, st *State) {
+	if n := len(l.cuts); n > 0 && ix-l.cuts[n-1].ix < every {
 		return
 	}
-	l.cuts = append(l.cuts, cut{ix: ix, state: st.clone()})
+	l.cuts = append(l.cuts, cut{ix: ix, frontier: frontier, state: st.clone()})
 	if len(l.cuts) > MaxCuts {
-		l.cuts = append(l.cuts[:0:0], l.cuts[1:]...)
+		drop, gap := 1, -1
+		for k := 1; k < len(l.cuts)-1; k++ {
+			if g := l.cuts[k+1].ix - l.cuts[k-1].ix; gap < 0 || g < gap {
+				drop, gap = k, g
+			}
+		}
+		l.cuts = append(l.cuts[:drop:drop], l.cuts[drop+1:]...)
 	}
+}
+
+// prefixLen is how many ops from the start of the order are all ancestors
+// of the op at order index j.
+func (l *Log) prefixLen(j int) int {
+	e := l.order[j]
+	if e.full {
+		return j
+	}
+	n := e.ancBase
+	for _, w := range e.anc {
+		if w == ^uint64(0) {
+			n += 64
+			continue
+		}
+		return n + bits.TrailingZeros64(^w)
+	}
+	return n
 }
 
 // evaluate recomputes the state from the op set (LOG-RULES R4-R6), starting
@@ -203,22 +251,31 @@ func (l *Log) evaluate() {
 		}
 	}
 	l.state = state
-	// Record a new cut: the last full op that every later op descends from.
-	for k := len(l.order) - 1; k >= first; k-- {
-		if !l.order[k].full {
+	// Record a new cut: the latest position p that every op from p on has
+	// all of [0, p) in its past (the end of the order always qualifies).
+	n := len(l.order)
+	minPrefix := n
+	for p := n; p > first; p-- {
+		if p < n {
+			minPrefix = min(minPrefix, l.prefixLen(p))
+		}
+		if minPrefix < p {
 			continue
 		}
-		ok := true
-		for j := k + 1; ok && j < len(l.order); j++ {
-			ok = l.isAnc(k, j)
-		}
-		if ok {
-			if n := len(l.cuts); n == 0 || k-l.cuts[n-1].ix >= l.cutEvery {
-				st := l.replayFrom(first, k+1, baseState, func(int) bool { return true })
-				l.maybeCut(k, st)
+		if c := len(l.cuts); c == 0 || p-1-l.cuts[c-1].ix >= l.evalCutEvery {
+			var frontier []*entry
+			for i := first; i < p; i++ {
+				maximal := true
+				for j := i + 1; maximal && j < p; j++ {
+					maximal = !l.isAnc(i, j)
+				}
+				if maximal {
+					frontier = append(frontier, l.order[i])
+				}
 			}
-			break
+			l.maybeCut(p-1, l.evalCutEvery, frontier, l.replayFrom(first, p, baseState, func(int) bool { return true }))
 		}
+		break
 	}
 }
 
@@ -288,7 +345,11 @@ func (l *Log) replayFrom(first, end int, base *State, pick func(j int) bool) *St
 // and its state), or 0 and nil.
 func (l *Log) cutIn(past func(int) bool) (int, *State) {
 	for k := len(l.cuts) - 1; k >= 0; k-- {
-		if past(l.cuts[k].ix) {
+		in := true
+		for _, f := range l.cuts[k].frontier {
+			in = in && past(f.ix)
+		}
+		if in {
 			return l.cuts[k].ix + 1, l.cuts[k].state
 		}
 	}

@@ -42,7 +42,7 @@ type entry struct {
 	full    bool     // every op before it in the order is its ancestor
 	ancBase int      // every op before this order index is its ancestor
 	anc     []uint64 // ancestor bits for order indices ancBase.. (nil when full)
-	cutOK   int      // while unsettled: how many of the log's cuts it descends from
+	roots   []*entry // while unsettled: the settled ops its past reaches first (an antichain)
 	valid   bool
 	err     error
 }
@@ -79,7 +79,7 @@ type Log struct {
 	cuts      []cut // ascending; see eval.go
 
 	maxPendingOps, maxPendingBytes int // MaxPendingOps, MaxPendingBytes; tests lower them
-	cutEvery                       int // CutEvery; tests lower it
+	cutEvery, evalCutEvery         int // CutEvery, EvalCutEvery; tests lower them
 }
 
 // NewFolder creates a folder: it signs the genesis op with dev (which must be
@@ -135,6 +135,7 @@ func newFromGenesis(op *Op, store OpStore) (*Log, error) {
 		maxPendingOps:   MaxPendingOps,
 		maxPendingBytes: MaxPendingBytes,
 		cutEvery:        CutEvery,
+		evalCutEvery:    EvalCutEvery,
 	}
 	if err := l.insert(op); err != nil {
 		return nil, err
@@ -463,24 +464,47 @@ func (l *Log) insert(op *Op) error {
 			l.state.apply(op, e.ix, l.isAnc)
 		}
 		l.verdicts = nil
-		l.maybeCut(e.ix, l.state)
+		l.maybeCut(e.ix, l.cutEvery, []*entry{e}, l.state)
 		return nil
 	}
 	// The op does not follow everything: it will be placed and judged by
 	// the next evaluation. Cuts it does not descend from are no longer cuts.
 	e.ix = -1
+	var cand []*entry
 	for _, p := range e.parents {
-		n := p.cutOK
 		if p.ix >= 0 {
-			n = sort.Search(len(l.cuts), func(i int) bool { return l.cuts[i].ix > p.ix })
-		}
-		if n > e.cutOK {
-			e.cutOK = n
+			cand = append(cand, p)
+		} else {
+			cand = append(cand, p.roots...)
 		}
 	}
-	if e.cutOK < len(l.cuts) {
-		l.cuts = l.cuts[:e.cutOK]
+	for _, c := range cand {
+		dup := false
+		for _, r := range e.roots {
+			if r == c || l.isAnc(c.ix, r.ix) {
+				dup = true
+				break
+			}
+		}
+		if dup {
+			continue
+		}
+		kept := e.roots[:0]
+		for _, r := range e.roots {
+			if !l.isAnc(r.ix, c.ix) {
+				kept = append(kept, r)
+			}
+		}
+		e.roots = append(kept, c)
 	}
+	covered := 0
+	for k := len(l.cuts) - 1; k >= 0; k-- {
+		if l.covers(e.roots, l.cuts[k]) {
+			covered = k + 1
+			break
+		}
+	}
+	l.cuts = l.cuts[:covered]
 	l.order = append(l.order, e)
 	l.dirty = true
 	return nil

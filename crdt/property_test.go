@@ -252,6 +252,7 @@ func (p *propRun) forkFast(l *Log) *Log {
 	// Replicas keep cuts at different spacings, so they evaluate from
 	// different starting points and must still agree.
 	r.cutEvery = []int{1, 2, 3, 5, CutEvery}[p.pick(5)]
+	r.evalCutEvery = []int{1, 2, 4, EvalCutEvery, 1 << 30}[p.pick(5)]
 	p.merge(r, raws[1:])
 	return r
 }
