@@ -279,14 +279,30 @@ func (l *Log) evaluate() {
 	}
 }
 
+// scratchStates is how many partial states a pass keeps for ops whose past
+// is not everything before them (typically one per concurrent writer).
+const scratchStates = 4
+
+// scratch is base plus the valid ops at the order indices in applied.
+type scratch struct {
+	st      *State
+	applied []int
+	used    int
+}
+
 // pass is one round of evaluation, from order index first (the state of
 // everything before it is base), against the given effective denials.
 func (l *Log) pass(denials []int, first int, base *State) *State {
-	running := newState()
-	if base != nil {
-		running = base.clone()
+	fresh := func() *State {
+		if base != nil {
+			return base.clone()
+		}
+		return newState()
 	}
+	running := fresh()
 	anc := l.isAnc
+	var pool []*scratch
+	var need []int
 	for i := first; i < len(l.order); i++ {
 		e := l.order[i]
 		if i == 0 {
@@ -304,9 +320,50 @@ func (l *Log) pass(denials []int, first int, base *State) *State {
 		if e.full && len(conc) == 0 {
 			err = running.check(e.op)
 		} else {
-			st := l.replayFrom(first, i, base, func(j int) bool { return anc(j, i) })
+			var st *State
+			if e.full {
+				st = running
+			} else {
+				// The state of the op's past: base plus its valid
+				// ancestors from first on, built on a scratch state that
+				// already holds a prefix of them.
+				need = need[:0]
+				for j := first; j < i; j++ {
+					if l.order[j].valid && anc(j, i) {
+						need = append(need, j)
+					}
+				}
+				var sc *scratch
+				for _, s := range pool {
+					if len(s.applied) <= len(need) && slicesEqual(s.applied, need[:len(s.applied)]) &&
+						(sc == nil || len(s.applied) > len(sc.applied)) {
+						sc = s
+					}
+				}
+				if sc == nil {
+					if len(pool) < scratchStates {
+						sc = &scratch{}
+						pool = append(pool, sc)
+					} else {
+						sc = pool[0]
+						for _, s := range pool {
+							if s.used < sc.used {
+								sc = s
+							}
+						}
+					}
+					sc.st, sc.applied = fresh(), sc.applied[:0]
+				}
+				for _, j := range need[len(sc.applied):] {
+					sc.st.apply(l.order[j].op, j, anc)
+					sc.applied = append(sc.applied, j)
+				}
+				sc.used = i
+				st = sc.st
+			}
 			err = st.check(e.op)
 			if err == nil && len(conc) > 0 {
+				st = st.clone()
 				for _, d := range conc {
 					st.apply(l.order[d].op, d, anc)
 				}
@@ -324,6 +381,18 @@ func (l *Log) pass(denials []int, first int, base *State) *State {
 		}
 	}
 	return running
+}
+
+func slicesEqual(a, b []int) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for i := range a {
+		if a[i] != b[i] {
+			return false
+		}
+	}
+	return true
 }
 
 // replayFrom builds the state of base (the state before order index first)
