@@ -59,6 +59,10 @@ func (s *State) clone() *State {
 		c.requests[k] = &r
 	}
 	for k, v := range s.reqs {
+		if v.ended { // apply never changes an ended request
+			c.reqs[k] = v
+			continue
+		}
 		r := *v
 		r.acks, r.expired = maps.Clone(v.acks), maps.Clone(v.expired)
 		c.reqs[k] = &r

@@ -115,7 +115,7 @@ func (l *Log) settle() {
 // (a long-offline branch) removes it and the later ones, and the next
 // evaluation starts from an earlier cut or from genesis.
 const (
-	CutEvery     = 1024 // ops between cuts taken on the fast path
+	CutEvery     = 4096 // ops between cuts taken on the fast path
 	EvalCutEvery = 1    // ops between cuts taken after an evaluation
 	MaxCuts      = 12   // cuts kept (each holds a copy of the state)
 )
