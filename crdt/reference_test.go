@@ -1287,6 +1287,7 @@ func TestReferenceDifferential(t *testing.T) {
 			// The log's fixpoint did not settle: its verdicts are those of
 			// an arbitrary last round.
 			reasons["DAGs where the log hit MaxResolveRounds"]++
+			t.Errorf("seed %d: the log's fixpoint reached MaxResolveRounds (%d rounds)", seed, prod.Rounds())
 		}
 		if len(diffs) > 0 {
 			failures++

@@ -580,6 +580,11 @@ func (s *State) check(op *Op) error {
 		}
 	case Approve:
 		rq := s.requests[b.Request]
+		if rq != nil && rq.status == RequestDenied {
+			// A denial of the request takes the approver's power over it
+			// away: an approve concurrent with a deny is voided (R5).
+			return denied(ErrUnauthorized, "request denied")
+		}
 		if rq == nil || rq.status != RequestPending || !s.alive(rq.node) {
 			return denied(ErrBadTarget, "no pending request")
 		}
