@@ -443,4 +443,3 @@ func (l *Log) stateAt(past func(int) bool) *State {
 // Rounds reports how many fixpoint rounds the last full evaluation took
 // (0 while every op went through the fast path).
 func (l *Log) Rounds() int { return l.rounds }
-
