@@ -508,6 +508,12 @@ func (s *State) check(op *Op) error {
 		if !ok || !mayGrant(r, b.Role) {
 			return denied(ErrUnauthorized, "%s may not grant %s", r, b.Role)
 		}
+		// A grant replaces the grant it follows, so a lower one is a
+		// demotion: only a rank strictly above the current role may make
+		// it (R4 strictly below), or peers could duel by re-granting.
+		if cur := s.principalRole(b.Principal, b.Node); b.Role < cur && !mayTake(r, cur) {
+			return denied(ErrUnauthorized, "%s may not lower %s to %s", r, cur, b.Role)
+		}
 	case ChangeRole:
 		cur := s.principalRole(b.Principal, b.Node)
 		if cur == RoleNone || !s.alive(b.Node) {
@@ -591,6 +597,11 @@ func (s *State) check(op *Op) error {
 		r, ok := s.canManage(u, rq.node)
 		if !ok || !mayGrant(r, b.Role) {
 			return denied(ErrUnauthorized, "%s may not approve as %s", r, b.Role)
+		}
+		// An approval grants like Grant: it may not lower a member the
+		// approver could not revoke.
+		if cur := s.principalRole(UserPrincipal(rq.cert.User), rq.node); b.Role < cur && !mayTake(r, cur) {
+			return denied(ErrUnauthorized, "%s may not lower %s to %s", r, cur, b.Role)
 		}
 		if dv := s.devices[rq.cert.Device]; dv != nil && dv.user != rq.cert.User {
 			return denied(ErrBadTarget, "device belongs to another user")
