@@ -240,7 +240,7 @@ func (l *Log) evaluate() {
 		state = l.pass(denials, first, baseState)
 		var next []int
 		for i := first; i < len(l.order); i++ {
-			if e := l.order[i]; e.valid && isDenial(e.op.Kind) {
+			if e := l.order[i]; e.denial {
 				next = append(next, i)
 			}
 		}
@@ -309,7 +309,7 @@ func (l *Log) pass(denials []int, first int, base *State) *State {
 	for i := first; i < len(l.order); i++ {
 		e := l.order[i]
 		if i == 0 {
-			e.valid, e.err = true, nil
+			e.valid, e.err, e.denial = true, nil, false
 			running.apply(e.op, 0, anc)
 			continue
 		}
@@ -320,7 +320,9 @@ func (l *Log) pass(denials []int, first int, base *State) *State {
 			}
 		}
 		var err error
+		var past *State // the state of the op's valid causal past
 		if e.full && len(conc) == 0 {
+			past = running
 			err = running.check(e.op)
 		} else {
 			var st *State
@@ -364,6 +366,7 @@ func (l *Log) pass(denials []int, first int, base *State) *State {
 				sc.used = i
 				st = sc.st
 			}
+			past = st
 			err = st.check(e.op)
 			if err == nil && len(conc) > 0 {
 				st = st.clone()
@@ -384,6 +387,7 @@ func (l *Log) pass(denials []int, first int, base *State) *State {
 			err = l.globalCheck(running, e, func(a, b int) bool { return a == b || anc(a, b) })
 		}
 		e.valid, e.err = err == nil, err
+		e.denial = e.valid && past.isDenialOp(e.op)
 		if e.valid {
 			running.apply(e.op, i, anc)
 		}

@@ -44,6 +44,7 @@ type entry struct {
 	anc     []uint64 // ancestor bits for order indices ancBase.. (nil when full)
 	roots   []*entry // while unsettled: the settled ops its past reaches first (an antichain)
 	valid   bool
+	denial  bool // valid and takes a right away (see State.isDenialOp)
 	err     error
 }
 
@@ -460,6 +461,7 @@ func (l *Log) insert(op *Op) error {
 		l.order = append(l.order, e)
 		e.err = l.fastCheck(e)
 		e.valid = e.err == nil
+		e.denial = e.valid && l.state.isDenialOp(op)
 		if e.valid {
 			l.state.apply(op, e.ix, l.isAnc)
 		}

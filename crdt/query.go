@@ -402,7 +402,7 @@ func (l *Log) VersionVerdict(author peer.ID, heads []cid.Cid, path string, fence
 		var conc []int
 		first, _ := l.cutIn(vs.past) // everything up to a cut in the past is in the past
 		for i := first; i < len(l.order); i++ {
-			if e := l.order[i]; e.valid && isDenial(e.op.Kind) && !vs.past(i) {
+			if e := l.order[i]; e.denial && !vs.past(i) {
 				conc = append(conc, i)
 			}
 		}

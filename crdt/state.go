@@ -720,8 +720,18 @@ func (s *State) checkJoin(op *Op, b Join) error {
 	return nil
 }
 
-// isDenial reports the kinds that take a right away (LOG-RULES R5): their
-// effective instances void the target's concurrent ops.
+// isDenialOp reports whether op, valid in s (the state of its causal past),
+// takes a right away (LOG-RULES R5): its effective instances void the
+// concurrent ops that would not be valid with it applied. A grant is a
+// denial when it lowers the role it replaces (a demotion).
+func (s *State) isDenialOp(op *Op) bool {
+	if b, ok := op.Body.(Grant); ok {
+		return b.Role < s.principalRole(b.Principal, b.Node)
+	}
+	return isDenial(op.Kind)
+}
+
+// isDenial reports the kinds that always take a right away.
 func isDenial(k Kind) bool {
 	switch k {
 	case KindRemoveDevice, KindRemoveGroupMember, KindChangeRole, KindRevoke, KindRenounce,
