@@ -723,9 +723,14 @@ func (s *State) checkJoin(op *Op, b Join) error {
 // isDenialOp reports whether op, valid in s (the state of its causal past),
 // takes a right away (LOG-RULES R5): its effective instances void the
 // concurrent ops that would not be valid with it applied. A grant is a
-// denial when it lowers the role it replaces (a demotion).
+// grant or a role change is a denial only when it lowers the role it
+// replaces (a demotion); a promotion gives rights and takes none, so it
+// voids nothing (lead's decision on R5).
 func (s *State) isDenialOp(op *Op) bool {
-	if b, ok := op.Body.(Grant); ok {
+	switch b := op.Body.(type) {
+	case Grant:
+		return b.Role < s.principalRole(b.Principal, b.Node)
+	case ChangeRole:
 		return b.Role < s.principalRole(b.Principal, b.Node)
 	}
 	return isDenial(op.Kind)
@@ -734,7 +739,7 @@ func (s *State) isDenialOp(op *Op) bool {
 // isDenial reports the kinds that always take a right away.
 func isDenial(k Kind) bool {
 	switch k {
-	case KindRemoveDevice, KindRemoveGroupMember, KindChangeRole, KindRevoke, KindRenounce,
+	case KindRemoveDevice, KindRemoveGroupMember, KindRevoke, KindRenounce,
 		KindRestrict, KindSetPolicy, KindRevokeInvite, KindDeny, KindLockBreak,
 		KindSuspendLink, KindRevokeLink, KindDeleteShare:
 		return true
