@@ -232,23 +232,22 @@ func (l *Log) evaluate() {
 			e.anc = append(bitset(nil), scratch...)
 		}
 	}
-	var denials []int
+	var denials, losers []int
 	var state *State
 	l.rounds = 0
 	for round := 0; round < MaxResolveRounds; round++ {
 		l.rounds++
-		state = l.pass(denials, first, baseState)
+		var joins []joinCand
+		state, joins = l.pass(denials, losers, first, baseState)
 		var next []int
 		for i := first; i < len(l.order); i++ {
 			if e := l.order[i]; e.denial {
 				next = append(next, i)
 			}
 		}
-		same := len(next) == len(denials)
-		for k := 0; same && k < len(next); k++ {
-			same = next[k] == denials[k]
-		}
-		denials = next
+		nextLosers := l.joinLosers(joins)
+		same := slicesEqual(next, denials) && slicesEqual(nextLosers, losers)
+		denials, losers = next, nextLosers
 		if same {
 			break
 		}
@@ -293,9 +292,66 @@ type scratch struct {
 	used    int
 }
 
+// joinCand is a join that passed every check of a pass but the use count:
+// admissible in its past, not voided, no equivocation (R11).
+type joinCand struct {
+	ix       int
+	invite   InviteID
+	user     UserID
+	max      uint32
+	pastUses uint32 // valid joins of the invitation in its causal past
+}
+
+// joinLosers decides which candidate joins keep a use of their invitation
+// (R11: concurrent over-use keeps the smallest IDs). Per invitation, in
+// ascending ID order, a join keeps a use if the joins kept so far together
+// with the valid joins in its own past number fewer than max_uses and none
+// of the kept ones admits the same user. Every kept join counted all the
+// kept joins with smaller IDs, so at most max_uses are kept (I8); and a
+// join in the past of every later one (before a cut) is never displaced by
+// them, because each of them counted it. It returns the losers' order
+// indices, ascending.
+func (l *Log) joinLosers(joins []joinCand) []int {
+	if len(joins) == 0 {
+		return nil
+	}
+	byInv := map[InviteID][]joinCand{}
+	for _, j := range joins {
+		byInv[j.invite] = append(byInv[j.invite], j)
+	}
+	var losers []int
+	for _, js := range byInv {
+		sort.Slice(js, func(a, b int) bool {
+			return bytes.Compare(l.order[js[a].ix].op.ID.Bytes(), l.order[js[b].ix].op.ID.Bytes()) < 0
+		})
+		var kept []joinCand
+		for _, j := range js {
+			n, ok := j.pastUses, true
+			for _, k := range kept {
+				if k.user == j.user {
+					ok = false
+				}
+				if !l.isAnc(k.ix, j.ix) {
+					n++ // kept and not already counted in j's past
+				}
+			}
+			if ok && n < j.max {
+				kept = append(kept, j)
+			} else {
+				losers = append(losers, j.ix)
+			}
+		}
+	}
+	sort.Ints(losers)
+	return losers
+}
+
 // pass is one round of evaluation, from order index first (the state of
-// everything before it is base), against the given effective denials.
-func (l *Log) pass(denials []int, first int, base *State) *State {
+// everything before it is base), against the given effective denials and
+// the joins that lost their invitation's uses in the round before. It
+// returns the state and this round's candidate joins.
+func (l *Log) pass(denials, losers []int, first int, base *State) (*State, []joinCand) {
+	var joins []joinCand
 	fresh := func() *State {
 		if base != nil {
 			return base.clone()
@@ -384,7 +440,14 @@ func (l *Log) pass(denials []int, first int, base *State) *State {
 			}
 		}
 		if err == nil {
-			err = l.globalCheck(running, e, func(a, b int) bool { return a == b || anc(a, b) })
+			err = l.globalCheck(e, func(a, b int) bool { return a == b || anc(a, b) })
+		}
+		if j, ok := e.op.Body.(Join); ok && err == nil {
+			inv := past.invites[j.Invite]
+			joins = append(joins, joinCand{ix: i, invite: j.Invite, user: j.Cert.User, max: inv.body.MaxUses, pastUses: inv.uses})
+			if k := sort.SearchInts(losers, i); k < len(losers) && losers[k] == i {
+				err = fmt.Errorf("%w: its use went to joins with smaller IDs", ErrInviteUnusable)
+			}
 		}
 		e.valid, e.err = err == nil, err
 		e.denial = e.valid && past.isDenialOp(e.op)
@@ -392,7 +455,7 @@ func (l *Log) pass(denials []int, first int, base *State) *State {
 			running.apply(e.op, i, anc)
 		}
 	}
-	return running
+	return running, joins
 }
 
 func slicesEqual(a, b []int) bool {

@@ -517,18 +517,14 @@ func (l *Log) fastCheck(e *entry) error {
 	if err := l.state.check(e.op); err != nil {
 		return err
 	}
-	return l.globalCheck(l.state, e, func(a, b int) bool { return a < b || a == b })
+	return l.globalCheck(e, func(a, b int) bool { return a < b || a == b })
 }
 
-// globalCheck applies the rules that look beyond the op's causal past: the
-// total-order use count of invitations, and equivocation (LOG-RULES R7, R11).
-// running is the state of every valid op before e in the total order.
-func (l *Log) globalCheck(running *State, e *entry, pastOrSelf func(a, b int) bool) error {
-	if j, ok := e.op.Body.(Join); ok {
-		if inv := running.invites[j.Invite]; inv != nil && (inv.uses >= inv.body.MaxUses || inv.admitted[j.Cert.User]) {
-			return ErrInviteUnusable
-		}
-	}
+// globalCheck applies equivocation (LOG-RULES R7): an op by a device with
+// two ops of one sequence number in its past (or itself) is refused.
+// Concurrent over-use of invitations is decided per evaluation round by
+// joinLosers (R11).
+func (l *Log) globalCheck(e *entry, pastOrSelf func(a, b int) bool) error {
 	if l.forked[e.op.Author] {
 		for _, seq := range l.bySeq[e.op.Author] {
 			n := 0

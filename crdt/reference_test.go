@@ -831,7 +831,7 @@ func (r *refEval) run() {
 				next = append(next, i)
 			}
 		}
-		nextLosers := r.inviteLosers(candidate)
+		nextLosers := r.inviteLosers(candidate, valid)
 		r.valid, r.reason = valid, reason
 		if fmt.Sprint(next) == fmt.Sprint(denials) && fmt.Sprint(nextLosers) == fmt.Sprint(losers) {
 			return
@@ -857,9 +857,16 @@ func (r *refEval) equivocated(i int) bool {
 }
 
 // inviteLosers: among the joins of each invitation that pass every other
-// check, the max_uses ones with the smallest IDs (one per user) keep the
-// uses; the others lose (R11).
-func (r *refEval) inviteLosers(candidate []bool) map[int]bool {
+// check, the smallest IDs keep the uses (R11, "concurrent over-use keeps the
+// max_uses admissions with the smallest ids"): in ascending ID order, a join
+// keeps a use if the set of joins kept so far, together with the valid joins
+// of the invitation in its own causal past, has fewer than max_uses members
+// and no kept join admits the same user. The joins in a join's past count
+// against it because R11 admits a join only if "in its causal past ... uses
+// < max_uses": a join must never keep a use by displacing a join it
+// descends from (that would also make the result depend on how far a
+// replica had settled its log).
+func (r *refEval) inviteLosers(candidate, valid []bool) map[int]bool {
 	by := map[InviteID][]int{}
 	for i, op := range r.ops {
 		if j, ok := op.Body.(Join); ok && candidate[i] {
@@ -873,12 +880,22 @@ func (r *refEval) inviteLosers(candidate []bool) map[int]bool {
 		sort.Slice(js, func(a, b int) bool {
 			return bytes.Compare(r.ops[js[a]].ID.Bytes(), r.ops[js[b]].ID.Bytes()) < 0
 		})
-		kept, users := uint32(0), map[UserID]bool{}
+		var kept []int
 		for _, i := range js {
 			u := r.ops[i].Body.(Join).Cert.User
-			if kept < max && !users[u] {
-				kept++
-				users[u] = true
+			counted := map[int]bool{}
+			dup := false
+			for _, k := range kept {
+				counted[k] = true
+				dup = dup || r.ops[k].Body.(Join).Cert.User == u
+			}
+			for j, op := range r.ops {
+				if jb, ok := op.Body.(Join); ok && jb.Invite == inv && valid[j] && r.anc[i][j] {
+					counted[j] = true
+				}
+			}
+			if !dup && uint32(len(counted)) < max {
+				kept = append(kept, i)
 			} else {
 				losers[i] = true
 			}
