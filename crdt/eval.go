@@ -424,6 +424,9 @@ func (l *Log) pass(denials, losers []int, first int, base *State) (*State, []joi
 			}
 			past = st
 			err = st.check(e.op)
+			if err == nil {
+				conc = st.aimedAt(e.op, conc, l.order)
+			}
 			if err == nil && len(conc) > 0 {
 				st = st.clone()
 				for _, d := range conc {
@@ -451,6 +454,9 @@ func (l *Log) pass(denials, losers []int, first int, base *State) (*State, []joi
 		}
 		e.valid, e.err = err == nil, err
 		e.denial = e.valid && past.isDenialOp(e.op)
+		if e.denial {
+			e.hits = past.deniedUser(e.op)
+		}
 		if e.valid {
 			running.apply(e.op, i, anc)
 		}

@@ -44,7 +44,8 @@ type entry struct {
 	anc     []uint64 // ancestor bits for order indices ancBase.. (nil when full)
 	roots   []*entry // while unsettled: the settled ops its past reaches first (an antichain)
 	valid   bool
-	denial  bool // valid and takes a right away (see State.isDenialOp)
+	denial  bool   // valid and takes a right away (see State.isDenialOp)
+	hits    UserID // for a denial: the one user it takes rights from, or "" (see State.deniedUser)
 	err     error
 }
 
@@ -462,6 +463,9 @@ func (l *Log) insert(op *Op) error {
 		e.err = l.fastCheck(e)
 		e.valid = e.err == nil
 		e.denial = e.valid && l.state.isDenialOp(op)
+		if e.denial {
+			e.hits = l.state.deniedUser(op)
+		}
 		if e.valid {
 			l.state.apply(op, e.ix, l.isAnc)
 		}

@@ -736,6 +736,77 @@ func (s *State) isDenialOp(op *Op) bool {
 	return isDenial(op.Kind)
 }
 
+// deniedUser is the one user a denial op, valid in s (the state of its
+// past), takes rights from, or "" when it is aimed at an object rather than
+// a user (a restriction, a policy, an invitation, a request, a lock, a
+// link, the share) or at a group, and so may take rights from anyone.
+func (s *State) deniedUser(op *Op) UserID {
+	switch b := op.Body.(type) {
+	case Grant:
+		return b.Principal.User
+	case ChangeRole:
+		return b.Principal.User
+	case Revoke:
+		return b.Principal.User
+	case Renounce:
+		u, _ := s.deviceUser(op.Author)
+		return u
+	case RemoveDevice:
+		if dv := s.devices[b.Device]; dv != nil {
+			return dv.user
+		}
+	case RemoveGroupMember:
+		return b.User
+	}
+	return ""
+}
+
+// opUser is the user op acts for in s (the state of its past), "" if unknown.
+func (s *State) opUser(op *Op) UserID {
+	switch b := op.Body.(type) {
+	case Join:
+		return b.Cert.User
+	case RequestAccess:
+		return b.Cert.User
+	case AddDevice:
+		return b.Cert.User
+	}
+	if dv := s.devices[op.Author]; dv != nil {
+		return dv.user
+	}
+	return ""
+}
+
+// aimedAt filters the concurrent effective denials (order indices into
+// order) down to those that can take a right op needs (D1: "every op by P
+// that needs r"): denials aimed at op's user, or, for a join, at the
+// invitation's issuer (D2), and every denial aimed at an object or a group.
+// A denial of someone else is left out: it takes nothing from op's author,
+// and applying it could only hide a lost right behind a missing target (a
+// demoted manager's change of a member who concurrently renounced).
+func (s *State) aimedAt(op *Op, conc []int, order []*entry) []int {
+	if len(conc) == 0 {
+		return conc
+	}
+	u := s.opUser(op)
+	if u == "" {
+		return conc
+	}
+	var issuer UserID
+	if j, ok := op.Body.(Join); ok {
+		if inv := s.invites[j.Invite]; inv != nil {
+			issuer = inv.issuer
+		}
+	}
+	out := conc[:0:0]
+	for _, d := range conc {
+		if h := order[d].hits; h == "" || h == u || (issuer != "" && h == issuer) {
+			out = append(out, d)
+		}
+	}
+	return out
+}
+
 // isDenial reports the kinds that always take a right away.
 func isDenial(k Kind) bool {
 	switch k {
