@@ -194,12 +194,14 @@ func (l *Log) prefixLen(j int) int {
 //  2. Compute each op's ancestors among them (bitsets; ops whose past is
 //     everything before them are marked full and need none).
 //  3. Rounds: each round walks the order and finds an op valid iff it is
-//     admissible in the state of its valid causal past, stays admissible when
-//     the effective denials of the previous round that are concurrent with it
-//     are applied on top (strong remove, D1; D2 follows because invalid
-//     ancestors are left out of that state), and passes the total-order
-//     checks (invitation uses, equivocation). Stop when the set of effective
-//     denials no longer changes.
+//     admissible in the state of its valid causal past, does not lose a
+//     right when the effective denials of the previous round that are
+//     concurrent with it and aimed at its author are applied on top (strong
+//     remove, D1; D2 follows because invalid ancestors are left out of that
+//     state), its author did not equivocate in its past, and, for a join,
+//     it did not lose its invitation's use to smaller-ID joins in the
+//     previous round (R11, joinLosers). Stop when neither the set of
+//     effective denials nor the set of losing joins changes.
 func (l *Log) evaluate() {
 	base, baseState := -1, (*State)(nil)
 	if n := len(l.cuts); n > 0 {
