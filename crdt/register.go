@@ -15,7 +15,7 @@ type regEntry struct {
 	ix   int
 	kind uint8
 	val  Role
-	dead bool // does not follow some remove of the register: it never counts (D3)
+	dead bool // an assignment that does not follow some remove of the register: it never counts (D3)
 	tomb bool // a remove that a later assignment superseded, kept for D3
 }
 
@@ -42,7 +42,7 @@ func (r register) put(e regEntry, anc ancFunc) register {
 	out := make(register, 0, len(r)+1)
 	for _, x := range r {
 		isRemove := x.tomb || x.kind == regDel
-		if isRemove && !anc(x.ix, e.ix) {
+		if isRemove && e.kind != regDel && !anc(x.ix, e.ix) {
 			e.dead = true // e does not follow this remove
 		}
 		switch {
