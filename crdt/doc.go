@@ -92,34 +92,53 @@
 // (the valid ops among its ancestors). Strictly below: one grants, changes
 // or revokes only roles strictly below one's own rank at the scope; owners
 // may also grant owner; only founders revoke owners; anyone may renounce
-// their own grant (and founders their founder status). So admins never duel:
-// two managers or two owners cannot remove each other, and founders cannot
-// remove founders. TestStrictlyBelow, TestAdminsNeverDuel, TestOpRights.
+// their own grant (and founders their founder status). A grant (or an
+// approval) replaces the grant it follows, so one that lowers a role is a
+// demotion and needs a rank strictly above the role it lowers. So admins
+// never duel: two managers or two owners cannot remove or demote each
+// other, and founders cannot remove founders. TestStrictlyBelow,
+// TestAdminsNeverDuel, TestOpRights, TestExhaustiveOrders ("R4
+// strictly-below").
 //
 // R5 Strong remove. A denial (revoke, demotion, renunciation, device removal,
 // group member removal, restriction, policy change, invitation revoke,
 // request denial, lock break, link suspension or revocation, share deletion)
 // that is in effect also voids the ops concurrent with it (neither ancestor
-// nor descendant) that would not be valid with the denial applied — D1. What
-// depended on a voided op is voided too, because a voided op never enters the
-// state of its descendants' causal past — D2. A grant concurrent with a
-// revoke of the same (principal, scope) loses: grants, memberships, device
-// certifications, restrictions and link suspensions are multi-value registers
-// over the DAG whose value is a function of their causal frontier (remove
-// wins; concurrent changes give the lowest role; concurrent grants the
-// highest) — D3. A denial by someone a higher rank concurrently revoked is
-// itself voided — D4. Ops that precede a denial stand. Evaluation finds the
-// fixpoint in rounds (at most MaxResolveRounds; the strictly-below rule
-// makes denial chains descend in rank, so it converges quickly).
-// TestStrongRemove (D1-D4, device removal, demotion).
+// nor descendant) that lose a right they need when it is applied — D1. A
+// demotion is a role change or a grant that lowers the role it replaces, as
+// judged in the state of its own past; a promotion takes no right away and
+// is not a denial (the lead's reading of R5), so it voids nothing. The
+// denials applied to an op are those aimed at its author's user (or, for a
+// join, at the invitation's issuer) and those aimed at an object or a group
+// (restrictions, policy, invitations, requests, locks, links, the share),
+// never a denial of another user. Only a lost right voids: an op that fails
+// only because a concurrent denial already removed its target (a revoke
+// concurrent with the member's renunciation, two revokes of one grant)
+// stands, since both take the same right away — voiding both would leave the
+// grant in place (fail-open). An approve concurrent with a deny of the same
+// request loses (the deny takes the approver's power over the request).
+// What depended on a voided op is voided too, because a voided op never
+// enters the state of its descendants' causal past — D2. A grant concurrent
+// with a revoke of the same (principal, scope) loses, and stays lost when
+// someone grants again after the revoke: grants, memberships, device
+// certifications, restrictions and link suspensions are multi-value
+// registers over the DAG in which an assignment counts only if it follows
+// every remove of the key (removes a later assignment superseded are kept as
+// tombstones); a remove on the frontier gives none, concurrent changes the
+// lowest role, concurrent grants the highest — D3. A denial by someone a
+// higher rank concurrently revoked is itself voided — D4. Ops that precede a
+// denial stand. Evaluation finds the fixpoint in rounds (at most
+// MaxResolveRounds, a safety net; the differential test checks that its
+// 2,000 random DAGs never reach it). TestStrongRemove (D1-D4, device
+// removal, demotion), TestExhaustiveOrders, TestReferenceDifferential.
 //
 // R6 Deterministic total order. Ops are ordered by (Lamport time, CID bytes),
 // a topological order of the DAG. It decides only what authority leaves
 // open: which of two concurrent same-name folders owns the name (the first),
 // which of two concurrent moves that would make a cycle is skipped (the
-// later one, after Kleppmann et al.), which joins of an over-used invitation
-// count (the first ones), the witness set (the last declaration), and the
-// fencing numbers of locks. TestConcurrentMoves, TestInvitationConcurrency.
+// later one, after Kleppmann et al.), the witness set (the last
+// declaration), and the fencing numbers of locks. (Over-used invitations are
+// not decided by this order but by op IDs: R11.) TestConcurrentMoves.
 //
 // R7 Equivocation. Two ops by one device with one sequence number are
 // reported by Forks. Both branches are kept and the past valid ops of that
@@ -166,8 +185,14 @@
 // invitation's ExpiresAt, the same everywhere; owners also publish
 // RevokeInvite for ExpiredInvites(now), turning time into a causal fact); if
 // its issuer may no longer grant the role; and concurrent over-use keeps the
-// first joins in the total order. An invitation needing approval turns the
-// join into an access request. TestInvitations, TestInvitationConcurrency.
+// joins with the smallest IDs: per invitation, in ascending ID order, a join
+// keeps a use if the joins kept so far together with the valid joins in its
+// own causal past number fewer than max uses, and none of them admits the
+// same user (so at most max uses are kept, and a join never keeps a use by
+// displacing a join it descends from). The losers are part of the
+// evaluation's fixpoint. An invitation needing approval turns the join into
+// an access request. TestInvitations, TestInvitationConcurrency,
+// TestExhaustiveOrders ("I8").
 //
 // Access requests. A non-member's device asks with RequestAccess (carrying its
 // certificate); a manager approves (granting a role strictly below their own
@@ -183,12 +208,19 @@
 //
 //   - Organizer is a rank of its own between editor and manager (the issue's
 //     role list); LOG-RULES has none.
-//   - Strong remove is implemented as "re-check the op with every concurrent
-//     effective denial applied to the state of its past" rather than as a
+//   - Strong remove is implemented as "re-check the op with the concurrent
+//     effective denials aimed at its author (or at objects) applied to the
+//     state of its past; void it if it then lacks a right" rather than as a
 //     per-denial list of rights to strip. It covers D1, D2 and D4 with one
-//     rule and needs no table of which right each denial removes.
+//     rule and needs no table of which right each denial removes, only of
+//     whom it is aimed at (State.deniedUser).
 //   - Restrictions, policy changes, request denials and link suspensions count
-//     as denials (they take rights away), in addition to R5's list.
+//     as denials (they take rights away), in addition to R5's list. A grant
+//     that lowers a role counts as a demotion; a promotion (a role change or
+//     grant upward) is not a denial.
+//   - A grant replaces the earlier grant of the same principal and node
+//     (LOG-RULES does not say), which is why lowering grants obey
+//     strictly-below and count as demotions.
 //   - A lock ends on expiry only when a majority of witnesses published
 //     LockExpire (symmetric with acquisition), not when one did: one faulty
 //     witness cannot end a lock.
@@ -203,17 +235,59 @@
 //     reaches a replica late is quarantined there. A later revision can carry
 //     "doc heads" in denials (Keyhive) to narrow this.
 //
+// # Fixes after verification
+//
+// The verification helper's reference evaluator (reference_test.go) and
+// exhaustive delivery orders (exhaustive_test.go) found six departures from
+// these rules; each is fixed and its scenario in TestExhaustiveOrders
+// passes in every delivery order:
+//
+//  1. Fail-open when a revoke and the member's renunciation of the same grant
+//     are concurrent: both were voided ("no grant to revoke"). Now only a lost
+//     right voids. Scenario "I4-I5 revoke concurrent with the member's own
+//     renunciation". Also, only the denials aimed at the op's author (or a
+//     join's issuer) are applied, so a missing target cannot hide a lost
+//     right (differential seed 1329).
+//  2. A manager could demote a peer manager by granting a lower role. Now a
+//     lowering grant needs a rank strictly above the role it lowers.
+//     Scenario "R4 strictly-below: a manager may not demote a peer manager
+//     by granting a lower role".
+//  3. A demotion made by a lower grant was not a strong remove. Now it is a
+//     denial. Scenario "I4 demotion by a lower grant concurrent with the
+//     demoted member's actions".
+//  4. Invitation over-use kept the first joins in (Lamport, CID) order. Now
+//     the smallest IDs keep the uses (R11). Scenario "I8 R11 over-use keeps
+//     the smallest IDs even against Lamport order".
+//  5. A grant beaten by a concurrent revoke came back once a later grant
+//     superseded the revoke. Registers now keep tombstones. Scenario "D3
+//     concurrent grant and revoke of the same right, remove wins".
+//  6. A promotion counted as a denial and voided a concurrent demotion. It
+//     no longer does (lead's decision). Scenario "R5 a promotion is not a
+//     denial".
+//
 // # Costs
 //
 // Ops that follow the whole log (every linear append, and every local
-// Append) are evaluated incrementally against the current state: O(1)-ish.
-// An op that arrives concurrent with others marks the log dirty, and the
-// next query re-evaluates the whole set: ancestor bitsets for the ops whose
-// past is not everything before them, and a replay of the past for each such
-// op, so O(n^2) in the number of concurrent ops at worst. Witness checkpoints
-// (LOG-RULES R12) are the planned bound. Can, RoleAt and LockHolder read the
-// materialized indexes (per-node grant registers, group membership, the
-// folder tree): a walk up the tree, never a log scan (BenchmarkCan).
+// Append) are evaluated incrementally against the current state: O(1)-ish
+// (BenchmarkAppendMerge100k). An op that arrives concurrent with others
+// marks the log dirty, and the next query re-evaluates — but only what
+// follows the latest cut: a position in the order such that every op before
+// it is an ancestor of every op after it, so nothing later can be concurrent
+// with what precedes it and those verdicts are final. A linear append is a
+// cut, and so is the point after a round in which every writer merged
+// everything. The log keeps copies of the state at a few cuts (dense for
+// recent history, thinned geometrically, MaxCuts in all); an op that does
+// not descend from a cut's frontier (a long-offline branch) removes it and
+// the next evaluation starts from an earlier one, or from genesis. Within
+// the re-evaluated window the past of each concurrent op is built on a few
+// reusable scratch states, so the work is about window x writers plus one
+// copy of the state per evaluation. Copying the state is O(state) (nodes,
+// grants, lock requests are never pruned): that, and a long-offline branch
+// forcing a re-evaluation from genesis (O(n x concurrent ops)), are the known
+// costs; witness checkpoints (LOG-RULES R12) are the planned bound
+// (BenchmarkConcurrent3). Can, RoleAt and LockHolder read the materialized
+// indexes (per-node grant registers, group membership, the folder tree): a
+// walk up the tree, never a log scan (BenchmarkCan).
 //
 // # Files
 //
@@ -221,7 +295,7 @@
 // kinds and payloads), role.go (roles, actions, MinRole), register.go
 // (multi-value registers), state.go (state, admission checks, apply),
 // log.go (the DAG, pending buffer, Merge, Append, Build), eval.go (total
-// order, ancestry, strong-remove rounds), query.go (Can, Members, locks,
+// order, ancestry, cuts, strong-remove rounds), clone.go (state copies), query.go (Can, Members, locks,
 // invitations, links, requests, VersionVerdict), snapshot.go (Snapshot,
 // Digest), link.go (link password verifiers), memstore.go.
 package crdt

@@ -1,6 +1,7 @@
 package crdt
 
 import (
+	"bytes"
 	"errors"
 	"testing"
 
@@ -76,10 +77,11 @@ func TestInvitations(t *testing.T) {
 	}
 }
 
-// TestInvitationConcurrency: concurrent over-use keeps the first by total
-// order; a revoke or an issuer revocation concurrent with a join voids it.
+// TestInvitationConcurrency: concurrent over-use keeps the smallest IDs
+// (R11); a revoke or an issuer revocation concurrent with a join voids it.
+// (TestExhaustiveOrders "I8 R11" covers smallest IDs against Lamport order.)
 func TestInvitationConcurrency(t *testing.T) {
-	t.Run("over-use keeps the first in total order", func(t *testing.T) {
+	t.Run("over-use keeps the smallest IDs", func(t *testing.T) {
 		l, _, m := team(t, RoleManager)
 		inv, key := newInvite(t, l, m[0], "one", CreateInvite{Role: RoleViewer, MaxUses: 2})
 		r1, r2 := fork(t, l), fork(t, l)
@@ -102,8 +104,8 @@ func TestInvitationConcurrency(t *testing.T) {
 			t.Fatalf("%d joins valid, want 2", valid)
 		}
 		for _, j := range joins {
-			if j != loser && lessEntry(l.byKey[loser.ID.KeyString()], l.byKey[j.ID.KeyString()]) {
-				t.Fatal("a later join won over an earlier one")
+			if j != loser && bytes.Compare(loser.ID.Bytes(), j.ID.Bytes()) < 0 {
+				t.Fatal("a join with a larger ID won over a smaller one")
 			}
 		}
 	})

@@ -40,8 +40,12 @@ type entry struct {
 	parents []*entry
 	ix      int      // position in the total order
 	full    bool     // every op before it in the order is its ancestor
-	anc     []uint64 // ancestor bitset by order index; nil when full
+	ancBase int      // every op before this order index is its ancestor
+	anc     []uint64 // ancestor bits for order indices ancBase.. (nil when full)
+	roots   []*entry // while unsettled: the settled ops its past reaches first (an antichain)
 	valid   bool
+	denial  bool   // valid and takes a right away (see State.isDenialOp)
+	hits    UserID // for a denial: the one user it takes rights from, or "" (see State.deniedUser)
 	err     error
 }
 
@@ -74,8 +78,10 @@ type Log struct {
 	rounds    int
 	store     OpStore
 	verdicts  map[string]verdictState
+	cuts      []cut // ascending; see eval.go
 
 	maxPendingOps, maxPendingBytes int // MaxPendingOps, MaxPendingBytes; tests lower them
+	cutEvery, evalCutEvery         int // CutEvery, EvalCutEvery; tests lower them
 }
 
 // NewFolder creates a folder: it signs the genesis op with dev (which must be
@@ -130,6 +136,8 @@ func newFromGenesis(op *Op, store OpStore) (*Log, error) {
 
 		maxPendingOps:   MaxPendingOps,
 		maxPendingBytes: MaxPendingBytes,
+		cutEvery:        CutEvery,
+		evalCutEvery:    EvalCutEvery,
 	}
 	if err := l.insert(op); err != nil {
 		return nil, err
@@ -203,6 +211,7 @@ func (l *Log) Get(id cid.Cid) (*Op, bool) {
 
 // Status reports whether an op of the log is in effect, and if not why.
 func (l *Log) Status(id cid.Cid) (valid bool, reason error, known bool) {
+	l.settle()
 	e := l.byKey[id.KeyString()]
 	if e == nil {
 		return false, nil, false
@@ -453,12 +462,55 @@ func (l *Log) insert(op *Op) error {
 		l.order = append(l.order, e)
 		e.err = l.fastCheck(e)
 		e.valid = e.err == nil
+		e.denial = e.valid && l.state.isDenialOp(op)
+		if e.denial {
+			e.hits = l.state.deniedUser(op)
+		}
 		if e.valid {
 			l.state.apply(op, e.ix, l.isAnc)
 		}
 		l.verdicts = nil
+		l.maybeCut(e.ix, l.cutEvery, []*entry{e}, l.state)
 		return nil
 	}
+	// The op does not follow everything: it will be placed and judged by
+	// the next evaluation. Cuts it does not descend from are no longer cuts.
+	e.ix = -1
+	var cand []*entry
+	for _, p := range e.parents {
+		if p.ix >= 0 {
+			cand = append(cand, p)
+		} else {
+			cand = append(cand, p.roots...)
+		}
+	}
+	for _, c := range cand {
+		dup := false
+		for _, r := range e.roots {
+			if r == c || l.isAnc(c.ix, r.ix) {
+				dup = true
+				break
+			}
+		}
+		if dup {
+			continue
+		}
+		kept := e.roots[:0]
+		for _, r := range e.roots {
+			if !l.isAnc(r.ix, c.ix) {
+				kept = append(kept, r)
+			}
+		}
+		e.roots = append(kept, c)
+	}
+	covered := 0
+	for k := len(l.cuts) - 1; k >= 0; k-- {
+		if l.covers(e.roots, l.cuts[k]) {
+			covered = k + 1
+			break
+		}
+	}
+	l.cuts = l.cuts[:covered]
 	l.order = append(l.order, e)
 	l.dirty = true
 	return nil
@@ -469,18 +521,14 @@ func (l *Log) fastCheck(e *entry) error {
 	if err := l.state.check(e.op); err != nil {
 		return err
 	}
-	return l.globalCheck(l.state, e, func(a, b int) bool { return a < b || a == b })
+	return l.globalCheck(e, func(a, b int) bool { return a < b || a == b })
 }
 
-// globalCheck applies the rules that look beyond the op's causal past: the
-// total-order use count of invitations, and equivocation (LOG-RULES R7, R11).
-// running is the state of every valid op before e in the total order.
-func (l *Log) globalCheck(running *State, e *entry, pastOrSelf func(a, b int) bool) error {
-	if j, ok := e.op.Body.(Join); ok {
-		if inv := running.invites[j.Invite]; inv != nil && (inv.uses >= inv.body.MaxUses || inv.admitted[j.Cert.User]) {
-			return ErrInviteUnusable
-		}
-	}
+// globalCheck applies equivocation (LOG-RULES R7): an op by a device with
+// two ops of one sequence number in its past (or itself) is refused.
+// Concurrent over-use of invitations is decided per evaluation round by
+// joinLosers (R11).
+func (l *Log) globalCheck(e *entry, pastOrSelf func(a, b int) bool) error {
 	if l.forked[e.op.Author] {
 		for _, seq := range l.bySeq[e.op.Author] {
 			n := 0

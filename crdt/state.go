@@ -508,6 +508,12 @@ func (s *State) check(op *Op) error {
 		if !ok || !mayGrant(r, b.Role) {
 			return denied(ErrUnauthorized, "%s may not grant %s", r, b.Role)
 		}
+		// A grant replaces the grant it follows, so a lower one is a
+		// demotion: only a rank strictly above the current role may make
+		// it (R4 strictly below), or peers could duel by re-granting.
+		if cur := s.principalRole(b.Principal, b.Node); b.Role < cur && !mayTake(r, cur) {
+			return denied(ErrUnauthorized, "%s may not lower %s to %s", r, cur, b.Role)
+		}
 	case ChangeRole:
 		cur := s.principalRole(b.Principal, b.Node)
 		if cur == RoleNone || !s.alive(b.Node) {
@@ -580,12 +586,22 @@ func (s *State) check(op *Op) error {
 		}
 	case Approve:
 		rq := s.requests[b.Request]
+		if rq != nil && rq.status == RequestDenied {
+			// A denial of the request takes the approver's power over it
+			// away: an approve concurrent with a deny is voided (R5).
+			return denied(ErrUnauthorized, "request denied")
+		}
 		if rq == nil || rq.status != RequestPending || !s.alive(rq.node) {
 			return denied(ErrBadTarget, "no pending request")
 		}
 		r, ok := s.canManage(u, rq.node)
 		if !ok || !mayGrant(r, b.Role) {
 			return denied(ErrUnauthorized, "%s may not approve as %s", r, b.Role)
+		}
+		// An approval grants like Grant: it may not lower a member the
+		// approver could not revoke.
+		if cur := s.principalRole(UserPrincipal(rq.cert.User), rq.node); b.Role < cur && !mayTake(r, cur) {
+			return denied(ErrUnauthorized, "%s may not lower %s to %s", r, cur, b.Role)
 		}
 		if dv := s.devices[rq.cert.Device]; dv != nil && dv.user != rq.cert.User {
 			return denied(ErrBadTarget, "device belongs to another user")
@@ -704,11 +720,97 @@ func (s *State) checkJoin(op *Op, b Join) error {
 	return nil
 }
 
-// isDenial reports the kinds that take a right away (LOG-RULES R5): their
-// effective instances void the target's concurrent ops.
+// isDenialOp reports whether op, valid in s (the state of its causal past),
+// takes a right away (LOG-RULES R5): its effective instances void the
+// concurrent ops that would not be valid with it applied. A grant is a
+// grant or a role change is a denial only when it lowers the role it
+// replaces (a demotion); a promotion gives rights and takes none, so it
+// voids nothing (lead's decision on R5).
+func (s *State) isDenialOp(op *Op) bool {
+	switch b := op.Body.(type) {
+	case Grant:
+		return b.Role < s.principalRole(b.Principal, b.Node)
+	case ChangeRole:
+		return b.Role < s.principalRole(b.Principal, b.Node)
+	}
+	return isDenial(op.Kind)
+}
+
+// deniedUser is the one user a denial op, valid in s (the state of its
+// past), takes rights from, or "" when it is aimed at an object rather than
+// a user (a restriction, a policy, an invitation, a request, a lock, a
+// link, the share) or at a group, and so may take rights from anyone.
+func (s *State) deniedUser(op *Op) UserID {
+	switch b := op.Body.(type) {
+	case Grant:
+		return b.Principal.User
+	case ChangeRole:
+		return b.Principal.User
+	case Revoke:
+		return b.Principal.User
+	case Renounce:
+		u, _ := s.deviceUser(op.Author)
+		return u
+	case RemoveDevice:
+		if dv := s.devices[b.Device]; dv != nil {
+			return dv.user
+		}
+	case RemoveGroupMember:
+		return b.User
+	}
+	return ""
+}
+
+// opUser is the user op acts for in s (the state of its past), "" if unknown.
+func (s *State) opUser(op *Op) UserID {
+	switch b := op.Body.(type) {
+	case Join:
+		return b.Cert.User
+	case RequestAccess:
+		return b.Cert.User
+	case AddDevice:
+		return b.Cert.User
+	}
+	if dv := s.devices[op.Author]; dv != nil {
+		return dv.user
+	}
+	return ""
+}
+
+// aimedAt filters the concurrent effective denials (order indices into
+// order) down to those that can take a right op needs (D1: "every op by P
+// that needs r"): denials aimed at op's user, or, for a join, at the
+// invitation's issuer (D2), and every denial aimed at an object or a group.
+// A denial of someone else is left out: it takes nothing from op's author,
+// and applying it could only hide a lost right behind a missing target (a
+// demoted manager's change of a member who concurrently renounced).
+func (s *State) aimedAt(op *Op, conc []int, order []*entry) []int {
+	if len(conc) == 0 {
+		return conc
+	}
+	u := s.opUser(op)
+	if u == "" {
+		return conc
+	}
+	var issuer UserID
+	if j, ok := op.Body.(Join); ok {
+		if inv := s.invites[j.Invite]; inv != nil {
+			issuer = inv.issuer
+		}
+	}
+	out := conc[:0:0]
+	for _, d := range conc {
+		if h := order[d].hits; h == "" || h == u || (issuer != "" && h == issuer) {
+			out = append(out, d)
+		}
+	}
+	return out
+}
+
+// isDenial reports the kinds that always take a right away.
 func isDenial(k Kind) bool {
 	switch k {
-	case KindRemoveDevice, KindRemoveGroupMember, KindChangeRole, KindRevoke, KindRenounce,
+	case KindRemoveDevice, KindRemoveGroupMember, KindRevoke, KindRenounce,
 		KindRestrict, KindSetPolicy, KindRevokeInvite, KindDeny, KindLockBreak,
 		KindSuspendLink, KindRevokeLink, KindDeleteShare:
 		return true
@@ -864,7 +966,7 @@ func (s *State) apply(op *Op, ix int, anc ancFunc) {
 		fl.reqs = append(fl.reqs, id)
 	case LockAck:
 		rq := s.reqs[b.Request]
-		if rq == nil {
+		if rq == nil || rq.ended { // ended requests never change (clone shares them)
 			return
 		}
 		rq.acks[op.Author] = true
@@ -878,7 +980,7 @@ func (s *State) apply(op *Op, ix int, anc ancFunc) {
 		s.endLock(lockOfBody(b), ix)
 	case LockExpire:
 		rq := s.reqs[b.Request]
-		if rq == nil {
+		if rq == nil || rq.ended {
 			return
 		}
 		rq.expired[op.Author] = true
