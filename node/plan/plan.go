@@ -86,8 +86,9 @@ type Action struct {
 type Config struct {
 	// Local is this device.
 	Local store.DeviceID
-	// ShortID renders a device for conflict copy names; nil uses the first
-	// 7 hex digits of the device ID bytes.
+	// ShortID renders a device for conflict copy names; nil uses the last
+	// 7 hex digits of the device ID bytes (the first ones are a key-type
+	// prefix that every Ed25519 device shares).
 	ShortID func(store.DeviceID) string
 }
 
@@ -283,7 +284,7 @@ func shortID(cfg Config, d store.DeviceID) string {
 		return cfg.ShortID(d)
 	}
 	s := fmt.Sprintf("%x", []byte(d))
-	return s[:min(7, len(s))]
+	return s[max(0, len(s)-7):]
 }
 
 // detectMoves turns a Fetch of a file whose content a Delete in the same plan

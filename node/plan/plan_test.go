@@ -214,3 +214,13 @@ func summary(a []Action) []string {
 	}
 	return out
 }
+
+func TestDefaultShortIDTellsEd25519DevicesApart(t *testing.T) {
+	// Two peer IDs of Ed25519 keys share their first bytes (the multihash and
+	// key-type prefix); the default short ID must still differ.
+	a := store.DeviceID("\x00\x24\x08\x01\x12\x20" + "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa")
+	b := store.DeviceID("\x00\x24\x08\x01\x12\x20" + "bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb")
+	if shortID(Config{}, a) == shortID(Config{}, b) {
+		t.Fatalf("both devices render as %q", shortID(Config{}, a))
+	}
+}
