@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"os"
 	"path"
+	"strings"
 	"sync"
 	"syscall"
 	"time"
@@ -254,7 +255,7 @@ func (r *run) applyOne(ctx context.Context, act plan.Action) (recs []store.FileI
 		if err := a.unchanged(want.Path); err != nil {
 			return nil, false, err
 		}
-		if err := a.Root.Rename(want.Path, act.CopyName); err != nil {
+		if _, err := a.KeepAside(want.Path, act.CopyName); err != nil {
 			return nil, false, fmt.Errorf("keeping the local version as %s: %w", act.CopyName, err)
 		}
 		r.dirty[path.Dir(want.Path)] = true
@@ -608,4 +609,39 @@ func dirPerm(mode uint32) fs.FileMode {
 		return m
 	}
 	return 0o755
+}
+
+// MaxConflictSuffix bounds the numbered variants KeepAside tries.
+const MaxConflictSuffix = 1000
+
+// KeepAside moves the file at p to name, or, if name is taken, to name with
+// -2, -3, ... before its extension: a conflict copy never replaces another
+// one (the same device can lose twice on one path within one second, and the
+// planner's names have one-second resolution). It returns the name used. The
+// caller holds the folder's disk lock, so no scan or apply races it.
+func (a *Applier) KeepAside(p, name string) (string, error) {
+	for n := 1; n <= MaxConflictSuffix; n++ {
+		cand := name
+		if n > 1 {
+			cand = numbered(name, n)
+		}
+		if _, err := a.Root.Lstat(cand); err == nil {
+			continue
+		} else if !errors.Is(err, fs.ErrNotExist) {
+			return "", err
+		}
+		return cand, a.Root.Rename(p, cand)
+	}
+	return "", fmt.Errorf("no free name near %s", name)
+}
+
+// numbered inserts -n before name's extension ("a.sync-conflict-x.txt" ->
+// "a.sync-conflict-x-2.txt"; a dotfile has no extension).
+func numbered(name string, n int) string {
+	dir, base := path.Split(name)
+	ext := path.Ext(base)
+	if ext == base {
+		ext = ""
+	}
+	return fmt.Sprintf("%s%s-%d%s", dir, strings.TrimSuffix(base, ext), n, ext)
 }

@@ -302,3 +302,27 @@ func TestApplyStaysInsideTheFolder(t *testing.T) {
 		t.Fatalf("wrote outside the folder: %v", entries)
 	}
 }
+
+// TestConflictCopiesNeverReplaceEachOther: the same device losing twice on
+// one path within one second gets two copies, not one overwritten (found by
+// the simulator: invitation-replay seed 2).
+func TestConflictCopiesNeverReplaceEachOther(t *testing.T) {
+	e := newApplyEnv(t)
+	copyName := "plan.sync-conflict-20260102-030405-local.txt"
+	for i, local := range []string{"first local edit", "second local edit"} {
+		os.WriteFile(filepath.Join(e.dir, "plan.txt"), []byte(local), 0o644)
+		e.scan()
+		remote := []byte(fmt.Sprintf("remote edit %d", i))
+		e.fetcher.add(remote)
+		res := e.apply(plan.Action{Op: plan.ConflictCopy, Want: remoteVersion(t, "plan.txt", remote, "B", uint64(i+2)), CopyName: copyName})
+		if len(res.Skipped) != 0 {
+			t.Fatalf("round %d: %+v", i, res.Skipped)
+		}
+	}
+	if string(e.read(copyName)) != "first local edit" {
+		t.Fatalf("first copy holds %q", e.read(copyName))
+	}
+	if got := string(e.read("plan.sync-conflict-20260102-030405-local-2.txt")); got != "second local edit" {
+		t.Fatalf("second copy holds %q", got)
+	}
+}

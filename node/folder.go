@@ -381,8 +381,8 @@ func (f *Folder) restoreRefused(ctx context.Context, applier *Applier) {
 			continue
 		}
 		if st, err := applier.Root.Lstat(p); err == nil && !st.IsDir() {
-			copyName := plan.ConflictName(p, st.ModTime().UnixNano(), ShortID(f.n.id))
-			if err := applier.Root.Rename(p, copyName); err != nil {
+			copyName, err := applier.KeepAside(p, plan.ConflictName(p, st.ModTime().UnixNano(), ShortID(f.n.id)))
+			if err != nil {
 				f.log.Error("keeping a refused local change aside", "path", p, "err", err)
 				continue
 			}
