@@ -1,0 +1,227 @@
+// Package crdt is meshfold's membership, rights and lock log: who may read,
+// write, organise and manage each part of a shared folder, who holds which
+// lock, which invitations and share links are live. It is one replicated,
+// signed, grow-only set of ops that every member of the folder holds and that
+// no server arbitrates.
+//
+// The package is pure: no network, no disk (persistence goes through the
+// OpStore interface, which store.LogStore implements on goleveldb; MemStore
+// is the in-memory twin), no clock reads (anything that needs "now" takes it
+// as an argument), no randomness, no goroutines. TestPurity enforces it. The
+// node and the simulation harness both drive it. Nothing above it (node,
+// protocol, simulations) is imported; they import it.
+//
+// # The model in plain words
+//
+// A folder starts with a genesis op signed by one of its founders; the CID of
+// that op is the folder ID, so nobody can forge a second genesis for it.
+// After that, every change of rights is an op: a small CBOR record naming its
+// kind, its payload, the device that signed it, that device's sequence
+// number, the ops its author had seen (its parents: the heads of the log at
+// the time) and a Lamport time (1 + the highest parent's). Its ID is the
+// CIDv1 (dag-cbor, BLAKE3-256) of its canonical encoding (CBOR Core
+// Deterministic Encoding; non-canonical bytes are refused, so one op has one
+// ID). Signatures are Ed25519 over a domain-separated message ("meshfold/
+// crdt/op/v1\n" + the unsigned encoding); device certificates and invitation
+// proofs use their own domains.
+//
+// Ops form a DAG. Every replica that holds the same set of ops computes the
+// same state, whatever order the ops arrived in, however often and in
+// whatever batches (TestPropertyConvergence). Nothing in the evaluation reads
+// a clock: the op's Time field is an advisory hint used only for invitation
+// expiry, and that comparison is between two fields of ops, so it is the
+// same everywhere.
+//
+// Principals. A user is an Ed25519 identity key (UserID is its peer-ID form).
+// A device is a libp2p Ed25519 key (its peer.ID); a user certifies a device by
+// signing (user, device) — a DeviceCert — and the device enters the log with
+// AddDevice, Join or an approved request. Groups of users are defined in the
+// log. Roles go to users and groups, never to devices: a device acts for its
+// user.
+//
+// Scopes. Rights are granted on folder nodes of the share's tree, not on
+// path strings. The tree's shape is in the log (CreateFolder, MoveFolder,
+// DeleteFolder), each node's ID is the CID of the op that created it, and a
+// path resolves through the tree to the deepest node on it (a file takes its
+// folder's rights). Renaming or moving a folder keeps its node, so its grants
+// move with it; copying a folder makes new nodes, which take the rights of
+// their new place (TestInheritance).
+//
+// # Roles and the rights table
+//
+//	rank (low to high)  relay viewer editor organizer manager owner founder
+//	store (relay data)    x     x      x       x        x      x      x
+//	read, see names       .     x      x       x        x      x      x
+//	write, lock           .     .      x       x        x      x      x
+//	organize              .     .      .       x        x      x      x
+//	manage (policy)       .     .      .       .        x      x      x
+//	break lock            .     .      .       .        x      x      x
+//	see quarantine        .     .      .       .        x      x      x
+//	set policy, witnesses .     .      .       .        .      x      x
+//	delete the share      .     .      .       .        .      x      x
+//
+// "organize" is shaping the tree (create, rename, move, delete folders) and
+// restricting or unrestricting subfolders. "manage" is granting, changing and
+// revoking roles, groups, invitations, approving or denying requests, and
+// share links. The folder's manage-access policy (SetPolicy) moves the manage
+// row: PolicyManagers (default) as above, PolicyOwners (owners and founders
+// only), PolicyEditors (every member with write access: editor and up).
+// Concurrent policy settings resolve to the strictest. Relay is reserved for
+// encrypted relays: it may store and forward, never read. Founders are the
+// owners named in genesis; they hold every right everywhere, even inside
+// restricted folders. MinRole is this table in code; TestRightsTable checks
+// every cell through Can with real grants, TestOpRights checks which ops each
+// role may append.
+//
+// # Rules (each with the test that shows it)
+//
+// R1 Envelope and identity. Signed, content-addressed ops; the genesis CID is
+// the folder ID; Lamport time = 1 + max parent; a device's ops form a chain
+// (sequence n names its sequence n-1 as a parent). Ops that break this are
+// refused and not stored. TestForgedAndBroken, FuzzDecodeOp.
+//
+// R3 Causal delivery with a bounded buffer. An op whose parents are missing
+// waits (at most MaxPendingOps ops, MaxPendingBytes bytes; beyond that it is
+// refused with ErrPendingFull); Missing lists the CIDs to fetch; DropPending
+// is for the node's timeout. OpsSince(heads) gives what a peer at those heads
+// lacks. TestPendingAndMissing, TestPendingBound.
+//
+// R4 Authority in the causal past. An op is valid only if its signature
+// verifies, its author device is live and certified for its user, and that
+// user held the right for the op in the state of the op's own causal past
+// (the valid ops among its ancestors). Strictly below: one grants, changes
+// or revokes only roles strictly below one's own rank at the scope; owners
+// may also grant owner; only founders revoke owners; anyone may renounce
+// their own grant (and founders their founder status). So admins never duel:
+// two managers or two owners cannot remove each other, and founders cannot
+// remove founders. TestStrictlyBelow, TestAdminsNeverDuel, TestOpRights.
+//
+// R5 Strong remove. A denial (revoke, demotion, renunciation, device removal,
+// group member removal, restriction, policy change, invitation revoke,
+// request denial, lock break, link suspension or revocation, share deletion)
+// that is in effect also voids the ops concurrent with it (neither ancestor
+// nor descendant) that would not be valid with the denial applied — D1. What
+// depended on a voided op is voided too, because a voided op never enters the
+// state of its descendants' causal past — D2. A grant concurrent with a
+// revoke of the same (principal, scope) loses: grants, memberships, device
+// certifications, restrictions and link suspensions are multi-value registers
+// over the DAG whose value is a function of their causal frontier (remove
+// wins; concurrent changes give the lowest role; concurrent grants the
+// highest) — D3. A denial by someone a higher rank concurrently revoked is
+// itself voided — D4. Ops that precede a denial stand. Evaluation finds the
+// fixpoint in rounds (at most MaxResolveRounds; the strictly-below rule
+// makes denial chains descend in rank, so it converges quickly).
+// TestStrongRemove (D1-D4, device removal, demotion).
+//
+// R6 Deterministic total order. Ops are ordered by (Lamport time, CID bytes),
+// a topological order of the DAG. It decides only what authority leaves
+// open: which of two concurrent same-name folders owns the name (the first),
+// which of two concurrent moves that would make a cycle is skipped (the
+// later one, after Kleppmann et al.), which joins of an over-used invitation
+// count (the first ones), the witness set (the last declaration), and the
+// fencing numbers of locks. TestConcurrentMoves, TestInvitationConcurrency.
+//
+// R7 Equivocation. Two ops by one device with one sequence number are
+// reported by Forks. Both branches are kept and the past valid ops of that
+// device stay valid; an op by that device with both branches in its past is
+// refused (ErrEquivocated). TestEquivocation.
+//
+// R8 Quarantine. VersionVerdict judges a file version by its author device,
+// the log heads it names, its path and its fence: Reject if the author had
+// no write right in the state of those heads, Quarantine if an effective
+// denial outside that past takes the right away (kept, visible to managers:
+// ActionSeeQuarantine), ConflictCopy for locks (below), Accept otherwise.
+// TestVersionVerdict.
+//
+// Inheritance and restriction. A grant applies at its node and below. A
+// restricted node stops inheritance: inside it only grants at or below it,
+// and founders, apply. Its name stays visible to whoever may read its parent
+// (ActionSeeName). Restrict and Unrestrict need organizer at the parent, and
+// the members of a restricted folder are managed by those who may manage
+// it or its parent — so whoever restricted a folder can still staff it,
+// but does not read it unless granted inside. TestInheritance,
+// TestSeedDropboxRestrictedDesign.
+//
+// R10 Locks. Owners declare a witness set (DeclareWitnesses). A LockRequest
+// by an editor becomes a granted lock when a majority of the witnesses have
+// acknowledged it with LockAck ops; a witness may not ack a second request
+// for a file while its earlier ack is live (ErrLockBusy), so two majorities
+// cannot both grant. Each grant carries the next fencing number of the file
+// and the requested lease. A lock ends on LockRelease by its holder,
+// LockBreak by a manager, or LockExpire ops from a majority of witnesses
+// (each witness publishes one when the lease ran out on its own clock;
+// ExpiredLeases(now) helps it decide). A holder who loses write access no
+// longer holds the lock. While a file is locked, Can(write) is false for
+// everyone but the holder; a version by a non-holder whose heads have the
+// grant in their past, or are concurrent with it, without its end, is a
+// conflict copy, and so is a version whose fence is not the holder's current
+// one. TestLocks, TestVersionVerdict, TestSeedOodriveLock.
+//
+// R11 Invitations. Only the invitation's public key is in the log
+// (CreateInvite, with role, folder, expiry hint, max uses, approval). The
+// joiner proves the private key by signing (folder, invitation, its user,
+// its device) with it (InviteProof), so a proof cannot be reused by anyone
+// else. A join is refused if the invitation is revoked, used up, already
+// used by this user, or past its expiry (the join's Time against the
+// invitation's ExpiresAt, the same everywhere; owners also publish
+// RevokeInvite for ExpiredInvites(now), turning time into a causal fact); if
+// its issuer may no longer grant the role; and concurrent over-use keeps the
+// first joins in the total order. An invitation needing approval turns the
+// join into an access request. TestInvitations, TestInvitationConcurrency.
+//
+// Access requests. A non-member's device asks with RequestAccess (carrying its
+// certificate); a manager approves (granting a role strictly below their own
+// and certifying the device) or denies; a deny concurrent with an approve
+// wins. TestAccessRequests, TestSeedAccessRequests.
+//
+// Share links. CreateLink names a path, a role (viewer or editor), an expiry
+// hint, a download limit and, for a password, a salt and an Argon2id verifier
+// (LinkVerifier); links can be suspended, resumed and revoked, and a link
+// dies when its creator may no longer manage its path. TestSeedShareLinks.
+//
+// # Where this departs from LOG-RULES.md, and why
+//
+//   - Organizer is a rank of its own between editor and manager (the issue's
+//     role list); LOG-RULES has none.
+//   - Strong remove is implemented as "re-check the op with every concurrent
+//     effective denial applied to the state of its past" rather than as a
+//     per-denial list of rights to strip. It covers D1, D2 and D4 with one
+//     rule and needs no table of which right each denial removes.
+//   - Restrictions, policy changes, request denials and link suspensions count
+//     as denials (they take rights away), in addition to R5's list.
+//   - A lock ends on expiry only when a majority of witnesses published
+//     LockExpire (symmetric with acquisition), not when one did: one faulty
+//     witness cannot end a lock.
+//   - Invitation expiry is checked in the log against the join op's own time
+//     hint (deterministic), besides the owners' RevokeInvite for expired
+//     invitations.
+//   - Versions are not ops of this log, so "a version concurrent with a
+//     denial" is judged from the heads the version names: a version whose
+//     heads do not include an effective denial of its author is quarantined,
+//     even if it was written before the denial. Nothing is lost (managers see
+//     it and may adopt it) but an old version of a later-revoked member that
+//     reaches a replica late is quarantined there. A later revision can carry
+//     "doc heads" in denials (Keyhive) to narrow this.
+//
+// # Costs
+//
+// Ops that follow the whole log (every linear append, and every local
+// Append) are evaluated incrementally against the current state: O(1)-ish.
+// An op that arrives concurrent with others marks the log dirty, and the
+// next query re-evaluates the whole set: ancestor bitsets for the ops whose
+// past is not everything before them, and a replay of the past for each such
+// op, so O(n^2) in the number of concurrent ops at worst. Witness checkpoints
+// (LOG-RULES R12) are the planned bound. Can, RoleAt and LockHolder read the
+// materialized indexes (per-node grant registers, group membership, the
+// folder tree): a walk up the tree, never a log scan (BenchmarkCan).
+//
+// # Files
+//
+// op.go (envelope, encoding, signatures), kinds.go and kinds_gen.go (op
+// kinds and payloads), role.go (roles, actions, MinRole), register.go
+// (multi-value registers), state.go (state, admission checks, apply),
+// log.go (the DAG, pending buffer, Merge, Append, Build), eval.go (total
+// order, ancestry, strong-remove rounds), query.go (Can, Members, locks,
+// invitations, links, requests, VersionVerdict), snapshot.go (Snapshot,
+// Digest), link.go (link password verifiers), memstore.go.
+package crdt
