@@ -1,0 +1,218 @@
+package simulations
+
+import (
+	"fmt"
+	"slices"
+
+	"github.com/meshfold/meshfold/crdt"
+	"github.com/meshfold/meshfold/store"
+)
+
+// Nemeses schedules the faults Opt.Faults switches on, inside the workload
+// window. Each draws its times and targets from the run's generator.
+func (w *World) Nemeses() {
+	f := w.Opt.Faults
+	end := w.Opt.WorkloadMs
+	if f.Partitions {
+		for t := w.Rand.Int64N(10_000); t < end; t += 10_000 + w.Rand.Int64N(30_000) {
+			w.At(t, "partition", w.partition)
+			w.At(t+5_000+w.Rand.Int64N(20_000), "heal-partition", func() {
+				if !w.healed {
+					for i := range w.side {
+						w.side[i] = 0
+					}
+					w.bridge = -1
+					w.fault("partition healed")
+				}
+			})
+		}
+	}
+	if f.Churn {
+		for t := w.Rand.Int64N(5_000); t < end; t += 1_000 + w.Rand.Int64N(4_000) {
+			w.At(t, "churn", func() {
+				n := w.Nodes[1+w.Rand.IntN(len(w.Nodes)-1)]
+				if !n.up || w.healed {
+					return
+				}
+				n.up = false
+				away := 2_000 + w.Rand.Int64N(20_000)
+				if w.Rand.IntN(5) == 0 {
+					away = end // a long absence: back only at the final heal
+				}
+				w.fault(fmt.Sprintf("%s leaves for %dms", n, away))
+				w.At(w.now+away, "return", func() {
+					if !n.up && !w.healed {
+						n.up = true
+						w.fault(fmt.Sprintf("%s returns", n))
+					}
+				})
+			})
+		}
+	}
+	if f.Crashes {
+		for t := w.Rand.Int64N(10_000); t < end; t += 3_000 + w.Rand.Int64N(10_000) {
+			w.At(t, "crash", func() {
+				n := w.Nodes[w.Rand.IntN(len(w.Nodes))]
+				if !n.up || w.healed {
+					return
+				}
+				lost := len(n.undo)
+				n.crash()
+				w.fault(fmt.Sprintf("%s crashes (%d un-fsynced writes lost)", n, lost))
+				w.At(w.now+500+w.Rand.Int64N(5_000), "restart", func() {
+					if !n.up && !w.healed {
+						n.restart()
+						w.fault(fmt.Sprintf("%s restarts", n))
+					}
+				})
+			})
+		}
+	}
+}
+
+// partition: random halves, one isolated device, or halves with a bridge.
+func (w *World) partition() {
+	if w.healed {
+		return
+	}
+	for i := range w.side {
+		w.side[i] = w.Rand.IntN(2)
+	}
+	w.bridge = -1
+	switch w.Rand.IntN(3) {
+	case 0:
+		w.fault("partition: random halves")
+	case 1:
+		iso := w.Rand.IntN(len(w.side))
+		for i := range w.side {
+			w.side[i] = 0
+		}
+		w.side[iso] = 1
+		w.fault(fmt.Sprintf("partition: n%d isolated", iso))
+	case 2:
+		w.bridge = w.Rand.IntN(len(w.side))
+		w.fault(fmt.Sprintf("partition: halves bridged by n%d", w.bridge))
+	}
+}
+
+// checkPrivacy: an honest sender puts an index entry on the wire only to a
+// device whose user may read the path (by the sender's replica). This is
+// the invariant's own check, independent of the node's filter hook.
+func (w *World) checkPrivacy(from, to *Node, m *message) {
+	if !from.Honest {
+		return
+	}
+	u, ok := from.log.DeviceUser(to.dev)
+	for _, e := range m.entries {
+		if !ok || !from.log.Can(u, crdt.ActionRead, e.Info.Path) {
+			w.violate("privacy", "%s sent %q to %s, which may not read it", from, e.Info.Path, to)
+		}
+	}
+}
+
+// checkLocks: no two grants share (file, fence), and no replica shows two
+// live grants on one file.
+func (w *World) checkLocks(n *Node, snap crdt.Snapshot) {
+	live := map[string]crdt.LockID{}
+	for _, lk := range snap.Locks {
+		if !lk.Granted {
+			continue
+		}
+		k := fmt.Sprintf("%s|%d", lk.Path, lk.Fence)
+		if first, ok := w.lockSeen[k]; ok && first != lk.ID {
+			w.violate("lock", "%s: two grants of %q with fence %d", n, lk.Path, lk.Fence)
+		} else if !ok {
+			w.lockSeen[k] = lk.ID
+		}
+		if !lk.Ended {
+			if other, ok := live[lk.Path]; ok && other != lk.ID {
+				w.violate("lock", "%s: two live grants on %q", n, lk.Path)
+			}
+			live[lk.Path] = lk.ID
+		}
+	}
+}
+
+// final checks every invariant at the end of the run.
+func (w *World) final() {
+	hs := w.honest()
+	ref := w.Nodes[0]
+	if !w.res.Converged {
+		digests, trees := w.agreement()
+		w.violate("convergence", "not converged %dms after heal: %d rights states, %d tree views among %d honest devices",
+			w.Opt.QuiesceMs, digests, trees, len(hs))
+	}
+	for _, n := range hs {
+		w.Trace("final", n.ID, fmt.Sprintf("%x", n.log.Digest()), fmt.Sprintf("%x", n.treeHash(n)))
+	}
+	// Forged ops are never valid on an honest replica.
+	for _, n := range hs {
+		for _, id := range w.reg.badOps {
+			if valid, _, known := n.log.Status(id); known && valid {
+				w.violate("forged-op", "%s holds forged op %s as valid", n, id)
+			}
+		}
+	}
+	// Forged versions are never in an honest tree.
+	for _, n := range hs {
+		for _, p := range sortedKeys(n.index) {
+			e := n.index[p]
+			if w.reg.badVers[versionKey(e.Info)] && !e.Info.Deleted {
+				w.violate("forged-version", "%s applied a version of %q by %x without the right", n, p, []byte(e.Info.Author)[len(e.Info.Author)-4:])
+			}
+		}
+	}
+	// No admitted version is lost.
+	present := map[string]bool{}
+	for _, n := range hs {
+		for _, b := range n.disk {
+			present[w.putContent(b).KeyString()] = true
+		}
+		for _, q := range n.quarantine {
+			present[contentID(q)] = true
+		}
+	}
+	for _, k := range w.reg.verOrder {
+		r := w.reg.versions[k]
+		if !r.admitted || r.info.Deleted || present[r.content] {
+			continue
+		}
+		if c := ref.index[r.info.Path]; c != nil {
+			if o := c.Info.Version.Compare(r.info.Version); o == store.Newer || o == store.Equal {
+				continue // overwritten by a later version that saw it
+			}
+		}
+		w.violate("lost-version", "version %d of %q by %x is nowhere: not canonical, not dominated, no copy, not quarantined",
+			r.info.Seq, r.info.Path, []byte(r.info.Author)[len(r.info.Author)-4:])
+	}
+	// Invitations: admissions never exceed their use count.
+	for _, n := range hs {
+		w.checkInvites(n)
+		w.checkLocks(n, n.log.Snapshot())
+	}
+}
+
+func (w *World) checkInvites(n *Node) {
+	count := map[crdt.InviteID]uint32{}
+	for _, raw := range n.log.OpsSince(nil) {
+		op, err := crdt.DecodeOp(raw)
+		if err != nil || op.Kind != crdt.KindJoin {
+			continue
+		}
+		if valid, _, _ := n.log.Status(op.ID); valid {
+			count[op.Body.(crdt.Join).Invite]++
+		}
+	}
+	ids := make([]crdt.InviteID, 0, len(count))
+	for id := range count {
+		ids = append(ids, id)
+	}
+	sortRefs(ids)
+	for _, id := range ids {
+		if max, ok := w.reg.inviteMax[id]; ok && count[id] > max {
+			w.violate("invite", "%s: invitation used %d times, max %d", n, count[id], max)
+		}
+	}
+}
+
+func sortRefs(ids []crdt.Ref) { slices.Sort(ids) }

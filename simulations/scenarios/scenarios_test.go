@@ -1,0 +1,43 @@
+package scenarios
+
+import (
+	"flag"
+	"testing"
+
+	"github.com/meshfold/meshfold/simulations"
+)
+
+var long = flag.Bool("long", false, "run LongSeeds seeds of every scenario")
+
+// CISeeds is how many seeds of each scenario CI runs; LongSeeds is -long.
+const (
+	CISeeds   = 3
+	LongSeeds = 1000
+)
+
+func TestScenarios(t *testing.T) {
+	seeds := uint64(CISeeds)
+	if *long {
+		seeds = LongSeeds
+	}
+	for _, s := range All {
+		t.Run(s.Name, func(t *testing.T) {
+			for seed := uint64(1); seed <= seeds; seed++ {
+				r, err := Run(s, 0, seed, simulations.Hooks{})
+				if err != nil {
+					t.Fatal(err)
+				}
+				t.Logf("seed %d: converged=%v in %dms, changes=%d msgs=%d bytes=%d events=%d faults=%d",
+					seed, r.Converged, r.ConvergeMs, r.Changes, r.Messages, r.Bytes, r.Events, len(r.Faults))
+				if !r.OK() {
+					for i, v := range r.Violations {
+						if i < 10 {
+							t.Errorf("seed %d: %s", seed, v)
+						}
+					}
+					t.Fatalf("seed %d failed (%d violations); options:\n%s", seed, len(r.Violations), r.Options)
+				}
+			}
+		})
+	}
+}
