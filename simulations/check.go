@@ -141,6 +141,12 @@ func (w *World) final() {
 		digests, trees := w.agreement()
 		w.violate("convergence", "not converged %dms after heal: %d rights states, %d tree views among %d honest devices",
 			w.Opt.QuiesceMs, digests, trees, len(hs))
+		for _, n := range hs {
+			if d := w.treeDiff(ref, n); d != "" {
+				w.violate("convergence", "%s", d)
+				break
+			}
+		}
 	}
 	for _, n := range hs {
 		w.Trace("final", n.ID, fmt.Sprintf("%x", n.log.Digest()), fmt.Sprintf("%x", n.treeHash(n)))
@@ -172,18 +178,49 @@ func (w *World) final() {
 			present[contentID(q)] = true
 		}
 	}
+	// A version is safe if its bytes are in a tree or in quarantine, if the
+	// canonical version saw it, or if a later admitted version of its path
+	// that saw it (its author's own next save, or a deletion) is safe.
+	byPath := map[string][]*verRec{}
 	for _, k := range w.reg.verOrder {
-		r := w.reg.versions[k]
-		if !r.admitted || r.info.Deleted || present[r.content] {
-			continue
+		if r := w.reg.versions[k]; r.admitted {
+			byPath[r.info.Path] = append(byPath[r.info.Path], r)
 		}
-		if c := ref.index[r.info.Path]; c != nil {
-			if o := c.Info.Version.Compare(r.info.Version); o == store.Newer || o == store.Equal {
-				continue // overwritten by a later version that saw it
+	}
+	safe := map[*verRec]bool{}
+	for _, p := range sortedKeys(byPath) {
+		vs := byPath[p]
+		for _, r := range vs {
+			c := ref.index[p]
+			switch {
+			case r.info.Deleted || present[r.content]:
+				safe[r] = true
+			case c != nil:
+				if o := c.Info.Version.Compare(r.info.Version); o == store.Newer || o == store.Equal {
+					safe[r] = true
+				}
 			}
 		}
-		w.violate("lost-version", "version %d of %q by %x is nowhere: not canonical, not dominated, no copy, not quarantined",
-			r.info.Seq, r.info.Path, []byte(r.info.Author)[len(r.info.Author)-4:])
+		for changed := true; changed; {
+			changed = false
+			for _, r := range vs {
+				if safe[r] {
+					continue
+				}
+				for _, later := range vs {
+					if safe[later] && later.info.Version.Compare(r.info.Version) == store.Newer {
+						safe[r], changed = true, true
+						break
+					}
+				}
+			}
+		}
+		for _, r := range vs {
+			if !safe[r] {
+				w.violate("lost-version", "version %d of %q by %x is nowhere: not canonical, not seen by a kept version, no copy, not quarantined",
+					r.info.Seq, r.info.Path, []byte(r.info.Author)[len(r.info.Author)-4:])
+			}
+		}
 	}
 	// Invitations: admissions never exceed their use count.
 	for _, n := range hs {
@@ -216,3 +253,41 @@ func (w *World) checkInvites(n *Node) {
 }
 
 func sortRefs(ids []crdt.Ref) { slices.Sort(ids) }
+
+// treeDiff describes the first difference between ref's tree (as n may read
+// it) and n's, or "" if none.
+func (w *World) treeDiff(ref, n *Node) string {
+	u, ok := n.log.DeviceUser(n.dev)
+	if !ok {
+		return ""
+	}
+	paths := map[string]bool{}
+	for p := range ref.disk {
+		paths[p] = true
+	}
+	for p := range n.disk {
+		paths[p] = true
+	}
+	for _, p := range sortedKeys(paths) {
+		if !n.log.Can(u, crdt.ActionRead, p) {
+			continue
+		}
+		a, inRef := ref.disk[p]
+		b, inN := n.disk[p]
+		if inRef != inN || string(a) != string(b) {
+			ri, ni := ref.index[p], n.index[p]
+			return fmt.Sprintf("%s differs from %s at %q: ref has %v (index %s), it has %v (index %s); up=%v", n, ref, p, inRef, descr(ri), inN, descr(ni), n.up)
+		}
+	}
+	if !n.indexMatchesDisk() {
+		return fmt.Sprintf("%s: index does not match disk", n)
+	}
+	return ""
+}
+
+func descr(e *entry) string {
+	if e == nil {
+		return "none"
+	}
+	return fmt.Sprintf("seq=%d del=%v author=%x vv=%v", e.Info.Seq, e.Info.Deleted, []byte(e.Info.Author)[len(e.Info.Author)-3:], len(e.Info.Version.Counters))
+}

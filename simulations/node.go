@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strconv"
 
 	"github.com/ipfs/go-cid"
 	"github.com/libp2p/go-libp2p/core/crypto"
@@ -48,17 +49,20 @@ type Node struct {
 	store           *crdt.MemStore
 	log             *crdt.Log
 
-	disk       map[string][]byte   // the folder on disk (files only)
-	undo       map[string]*[]byte  // un-fsynced user writes since the last scan: previous content
-	index      map[string]*entry   // the index
-	changeSeq  uint64              // Seq of this device's versions
-	idxSeq     uint64              // index change counter (what peers ask "since")
+	disk       map[string][]byte  // the folder on disk (files only)
+	undo       map[string]*[]byte // un-fsynced user writes since the last scan: previous content
+	index      map[string]*entry  // the index
+	changeSeq  uint64             // Seq of this device's versions
+	idxSeq     uint64             // index change counter (what peers ask "since")
 	remote     map[int]map[string]entry
 	recvSeq    map[int]uint64 // highest index counter received from each peer
 	sentLen    map[int]int    // own log length at the last full answer to each peer
 	quarantine map[string]store.FileInfo
 	bytes      int64
 	scanAt     int64 // a scan is scheduled (0: none)
+	cache      map[string]crdt.Verdict
+	cacheLen   int
+	cacheLog   *crdt.Log
 }
 
 func (n *Node) String() string { return fmt.Sprintf("n%d", n.ID) }
@@ -452,7 +456,7 @@ func (n *Node) apply() {
 	var local []store.FileInfo
 	for _, p := range sortedKeys(n.index) {
 		e := n.index[p]
-		v, err := w.hooks.Verdict(n.log, e.Info.Author, e.Info.LogHeads, p, e.Fence)
+		v, err := n.verdict(*e)
 		if err == nil && v != crdt.VerdictAccept {
 			// The version we hold lost its right (a concurrent denial reached
 			// us): keep it aside and let the plan pick among the others.
@@ -465,16 +469,22 @@ func (n *Node) apply() {
 	}
 	var remote []plan.Candidate
 	fences := map[string]uint64{}
+	seen := map[string]bool{}
 	for _, pid := range sortedIntKeys(n.remote) {
 		view := n.remote[pid]
 		for _, p := range sortedKeys(view) {
 			e := view[p]
-			v, err := w.hooks.Verdict(n.log, e.Info.Author, e.Info.LogHeads, p, e.Fence)
+			k := versionKey(e.Info)
+			if seen[k] {
+				continue // the same version announced by several peers
+			}
+			v, err := n.verdict(e)
 			if err != nil {
 				continue // heads not here yet: judged when the ops arrive
 			}
+			seen[k] = true
 			remote = append(remote, plan.Candidate{Version: e.Info, Verdict: toPlanVerdict(v)})
-			fences[versionKey(e.Info)] = e.Fence
+			fences[k] = e.Fence
 		}
 	}
 	acts := w.hooks.Plan(plan.Config{Local: store.DeviceID(n.dev)}, local, remote)
@@ -485,7 +495,9 @@ func (n *Node) apply() {
 	touched := map[string]bool{}
 	for _, a := range acts {
 		want := a.Want
-		touched[want.Path] = true
+		if a.Op != plan.Quarantined {
+			touched[want.Path] = true
+		}
 		set := func() {
 			n.idxSeq++
 			n.index[want.Path] = &entry{Info: want, Fence: fences[versionKey(want)], Seq: n.idxSeq}
@@ -527,6 +539,23 @@ func (n *Node) apply() {
 	if len(acts) > 0 {
 		n.scan() // conflict copies are new local files
 	}
+}
+
+// verdict judges e with the verdict hook, cached until the log changes.
+func (n *Node) verdict(e entry) (crdt.Verdict, error) {
+	if l := n.log.Len(); l != n.cacheLen || n.log != n.cacheLog {
+		n.cache = map[string]crdt.Verdict{}
+		n.cacheLen, n.cacheLog = l, n.log
+	}
+	k := versionKey(e.Info) + strconv.FormatUint(e.Fence, 10)
+	if v, ok := n.cache[k]; ok {
+		return v, nil
+	}
+	v, err := n.w.hooks.Verdict(n.log, e.Info.Author, e.Info.LogHeads, e.Info.Path, e.Fence)
+	if err == nil {
+		n.cache[k] = v
+	}
+	return v, err
 }
 
 func sortedIntKeys[V any](m map[int]V) []int {

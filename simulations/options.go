@@ -52,14 +52,14 @@ type Options struct {
 	Mix      Mix
 	Faults   Faults
 
-	WorkloadMs     int64 // the workload runs in [0, WorkloadMs)
-	QuiesceMs      int64 // after heal: the convergence deadline
-	SyncEveryMs    int64 // each device's sync tick
-	Fanout         int   // peers asked per tick
-	LatencyMs      int64
-	JitterMs       int64
-	LossP, DupP    float64
-	Witnesses      int  // lock witnesses (0: no locks)
+	WorkloadMs      int64 // the workload runs in [0, WorkloadMs)
+	QuiesceMs       int64 // after heal: the convergence deadline
+	SyncEveryMs     int64 // each device's sync tick
+	Fanout          int   // peers asked per tick
+	LatencyMs       int64
+	JitterMs        int64
+	LossP, DupP     float64
+	Witnesses       int  // lock witnesses (0: no locks)
 	RevokeAdversary bool // adversaries start as editors and are revoked mid-run
 }
 

@@ -5,6 +5,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"io"
 	"math/rand/v2"
 	"slices"
 
@@ -50,7 +51,9 @@ type Violation struct {
 	Detail    string
 }
 
-func (v Violation) String() string { return fmt.Sprintf("[%s @%dms] %s", v.Invariant, v.AtMs, v.Detail) }
+func (v Violation) String() string {
+	return fmt.Sprintf("[%s @%dms] %s", v.Invariant, v.AtMs, v.Detail)
+}
 
 // Fault is one nemesis action on the timeline.
 type Fault struct {
@@ -114,6 +117,7 @@ func (h *eventHeap) Pop() any {
 
 // World is one deterministic run: devices, network, clock, faults.
 type World struct {
+	Log   io.Writer // when set, every trace line is also written here (debugging)
 	Opt   Options
 	Rand  *rand.Rand
 	hooks Hooks
@@ -215,6 +219,10 @@ func (w *World) At(t int64, what string, fn func()) {
 // Trace folds facts into the run's trace hash.
 func (w *World) Trace(parts ...any) {
 	fmt.Fprintln(w.trace, parts...)
+	if w.Log != nil {
+		fmt.Fprint(w.Log, w.now, " ")
+		fmt.Fprintln(w.Log, parts...)
+	}
 }
 
 func (w *World) fault(what string) {
