@@ -60,6 +60,7 @@ type Node struct {
 	quarantine map[string]store.FileInfo
 	bytes      int64
 	scanAt     int64 // a scan is scheduled (0: none)
+	applyAt    int64 // a plan is scheduled (0: none)
 	cache      map[string]crdt.Verdict
 	cacheLen   int
 	cacheLog   *crdt.Log
@@ -337,8 +338,16 @@ func (n *Node) receive(m *message) {
 		if changed && n.Honest && n.Spare && n.member() {
 			n.Spare = false
 		}
-		if changed && n.Honest {
-			n.apply()
+		if changed && n.Honest && n.applyAt == 0 {
+			// Coalesce: one plan for everything that arrives in the next
+			// applyDelayMs, as a node batches index updates.
+			n.applyAt = w.now + applyDelayMs
+			w.At(n.applyAt, "apply", func() {
+				n.applyAt = 0
+				if n.up {
+					n.apply()
+				}
+			})
 		}
 	}
 }
@@ -515,6 +524,9 @@ func (n *Node) apply() {
 			delete(n.disk, a.From)
 			set()
 		case plan.ConflictCopy:
+			// As node/apply.go does: rename the local file onto CopyName,
+			// replacing whatever is there (see the report: ConflictName can
+			// repeat for two losers of one device within one second).
 			n.disk[a.CopyName] = n.disk[want.Path]
 			n.disk[want.Path] = w.content[contentID(want)]
 			n.bytes += want.Size
@@ -617,6 +629,7 @@ func (n *Node) crash() {
 	n.recvSeq = map[int]uint64{}
 	n.sentLen = map[int]int{}
 	n.scanAt = 0
+	n.applyAt = 0
 }
 
 func (n *Node) restart() {

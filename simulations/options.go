@@ -13,6 +13,7 @@ const (
 	MaxSkewMs      = 24 * 3600 * 1000 // clock skew bound: +/- 24 h
 	epochMs        = 1_767_225_600_000
 	scanDelayMaxMs = 2_000 // a user write waits at most this long for the scanner
+	applyDelayMs   = 200   // a device plans at most once per this window
 )
 
 // Mix weighs the workload's operation kinds. Zero weights switch a kind off.
