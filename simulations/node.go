@@ -55,12 +55,16 @@ type Node struct {
 	changeSeq  uint64             // Seq of this device's versions
 	idxSeq     uint64             // index change counter (what peers ask "since")
 	remote     map[int]map[string]entry
-	recvSeq    map[int]uint64 // highest index counter received from each peer
-	sentLen    map[int]int    // own log length at the last full answer to each peer
+	recvSeq    map[int]uint64          // highest index counter received from each peer
+	withheld   map[int]map[string]bool // per peer: paths the read filter held back
+	peerHeads  map[int][]cid.Cid       // per peer: its heads at its last answer, all held here
 	quarantine map[string]store.FileInfo
 	bytes      int64
-	scanAt     int64 // a scan is scheduled (0: none)
-	applyAt    int64 // a plan is scheduled (0: none)
+	scanAt     int64           // a scan is scheduled (0: none)
+	applyAt    int64           // a plan is scheduled (0: none)
+	duties     map[string]bool // witness acts already tried
+	dutiesLen  int
+	dutiesAt   int64
 	cache      map[string]crdt.Verdict
 	cacheLen   int
 	cacheLog   *crdt.Log
@@ -93,7 +97,7 @@ func (w *World) setup() error {
 	for i := 0; i < o.Nodes; i++ {
 		n := &Node{w: w, ID: i, Honest: true, up: true, disk: map[string][]byte{}, undo: map[string]*[]byte{},
 			index: map[string]*entry{}, remote: map[int]map[string]entry{}, recvSeq: map[int]uint64{},
-			sentLen: map[int]int{}, quarantine: map[string]store.FileInfo{}}
+			withheld: map[int]map[string]bool{}, peerHeads: map[int][]cid.Cid{}, quarantine: map[string]store.FileInfo{}}
 		n.userKey, n.user = w.newKey()
 		n.devKey, n.dev = w.newKey()
 		cert, err := crdt.CertifyDevice(n.userKey, n.dev)
@@ -281,7 +285,11 @@ func (n *Node) tick() {
 		i := w.Rand.IntN(len(peers))
 		p := peers[i]
 		peers = slices.Delete(peers, i, i+1)
-		w.send(n, p, &message{kind: msgSyncReq, from: n.ID, heads: n.log.Heads(), since: n.recvSeq[p.ID]})
+		// Our heads, plus the heads this peer reported last time (whose past
+		// we hold): a peer that lacks our newest ops still knows those, so it
+		// sends only what is new instead of its whole log.
+		heads := append(n.log.Heads(), n.peerHeads[p.ID]...)
+		w.send(n, p, &message{kind: msgSyncReq, from: n.ID, heads: heads, since: n.recvSeq[p.ID]})
 	}
 }
 
@@ -293,19 +301,27 @@ func (n *Node) receive(m *message) {
 			return // adversaries push, they do not serve
 		}
 		req := w.Nodes[m.from]
-		resp := &message{kind: msgSyncResp, from: n.ID, ops: n.log.OpsSince(m.heads), upTo: n.idxSeq}
-		since := m.since
-		if n.sentLen[req.ID] != n.log.Len() {
-			since = 0 // rights changed here since the last answer: the read filter may pass more now
-			n.sentLen[req.ID] = n.log.Len()
+		resp := &message{kind: msgSyncResp, from: n.ID, ops: n.log.OpsSince(m.heads), upTo: n.idxSeq, heads: n.log.Heads()}
+		// Entries the read filter held back from this peer are looked at
+		// again on every request: a grant may have let them through.
+		held := n.withheld[req.ID]
+		if held == nil {
+			held = map[string]bool{}
+			n.withheld[req.ID] = held
 		}
 		for _, p := range sortedKeys(n.index) {
 			e := n.index[p]
-			if e.Seq > since && w.hooks.MayRead(n.log, store.DeviceID(req.dev), p) {
+			if e.Seq <= m.since && !held[p] {
+				continue
+			}
+			if w.hooks.MayRead(n.log, store.DeviceID(req.dev), p) {
 				resp.entries = append(resp.entries, *e)
+				delete(held, p)
+			} else {
+				held[p] = true
 			}
 		}
-		if len(resp.ops) == 0 && len(resp.entries) == 0 && since == m.since && resp.upTo == m.since {
+		if len(resp.ops) == 0 && len(resp.entries) == 0 && resp.upTo == m.since {
 			return
 		}
 		w.send(n, req, resp)
@@ -318,6 +334,15 @@ func (n *Node) receive(m *message) {
 			}
 			changed = res.Added > 0
 			w.Trace("merge", n.ID, res.Added, res.Pending, len(res.Rejected))
+		}
+		if len(m.heads) > 0 {
+			all := true
+			for _, h := range m.heads {
+				all = all && n.log.Has(h)
+			}
+			if all {
+				n.peerHeads[m.from] = m.heads
+			}
 		}
 		if m.upTo > n.recvSeq[m.from] {
 			n.recvSeq[m.from] = m.upTo
@@ -627,7 +652,8 @@ func (n *Node) crash() {
 	n.undo = map[string]*[]byte{}
 	n.remote = map[int]map[string]entry{}
 	n.recvSeq = map[int]uint64{}
-	n.sentLen = map[int]int{}
+	n.withheld = map[int]map[string]bool{}
+	n.peerHeads = map[int][]cid.Cid{}
 	n.scanAt = 0
 	n.applyAt = 0
 }

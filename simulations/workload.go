@@ -235,14 +235,26 @@ func (n *Node) witnessDuties() {
 	if n.w.Opt.Witnesses == 0 || n.ID >= n.w.Opt.Witnesses {
 		return
 	}
+	if n.duties == nil {
+		n.duties = map[string]bool{}
+	}
+	if n.log.Len() == n.dutiesLen && n.w.now < n.dutiesAt+10_000 {
+		return // nothing new in the log, and leases are checked every 10 s
+	}
+	n.dutiesLen, n.dutiesAt = n.log.Len(), n.w.now
 	snap := n.log.Snapshot()
 	for _, lk := range snap.Locks {
-		if !lk.Granted && !lk.Ended {
-			n.w.Append(n, crdt.LockAck{Request: lk.ID})
+		if !lk.Granted && !lk.Ended && !n.duties["ack"+string(lk.ID)] {
+			if _, err := n.w.Append(n, crdt.LockAck{Request: lk.ID}); err == nil {
+				n.duties["ack"+string(lk.ID)] = true
+			}
 		}
 	}
 	for _, lk := range n.log.ExpiredLeases(n.clock()) {
-		n.w.Append(n, crdt.LockExpire{Request: lk.ID})
+		if !n.duties["exp"+string(lk.ID)] {
+			n.duties["exp"+string(lk.ID)] = true
+			n.w.Append(n, crdt.LockExpire{Request: lk.ID})
+		}
 	}
 	n.w.checkLocks(n, snap)
 }

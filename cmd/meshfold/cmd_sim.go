@@ -90,7 +90,7 @@ func runSim(out io.Writer, o simOptions) error {
 	)
 	for i := 0; i < o.seeds; i++ {
 		seed := o.seed + uint64(i)
-		r, err := scenarios.Run(s, nodes, seed, simulations.Hooks{})
+		r, err := scenarios.Run(s, scenarios.Size{Nodes: nodes}, seed, simulations.Hooks{})
 		if err != nil {
 			return usageError{err}
 		}

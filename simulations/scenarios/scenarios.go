@@ -25,6 +25,15 @@ type Scenario struct {
 	Shape func(nodes int) simulations.Options
 	// Workload schedules the run's operations; nil uses World.Workload.
 	Workload func(w *simulations.World)
+	// CI is the smaller size the package's tests run on every push (the
+	// -long flag and the CLI use the full size).
+	CI Size
+}
+
+// Size overrides a scenario's device and operation counts; zero fields keep
+// the scenario's own.
+type Size struct {
+	Nodes, Ops int
 }
 
 // All is the library, in a fixed order.
@@ -33,6 +42,7 @@ var All = []Scenario{
 		Name:  "two-device-edit-storm",
 		Doc:   "Two devices edit, delete and rename the same few files under loss, duplication, reordering, crashes and skew: they converge, no admitted version is lost, concurrent edits become conflict copies.",
 		Nodes: 2,
+		CI:    Size{Ops: 300},
 		Shape: func(n int) simulations.Options {
 			o := base(n, 400)
 			o.Paths = 6
@@ -45,6 +55,7 @@ var All = []Scenario{
 		Name:  "team-restricted-revocations",
 		Doc:   "A team shares a folder with a restricted subfolder while managers grant, revoke and restrict concurrently with edits, under partitions: rights states converge, entries only go to readers, no version by a writer without the right is applied.",
 		Nodes: 20,
+		CI:    Size{Ops: 150},
 		Shape: func(n int) simulations.Options {
 			o := base(n, 2000)
 			o.Mix = simulations.Mix{Edit: 30, Delete: 4, Rename: 3, CaseRename: 1, Grant: 4, Revoke: 3, Restrict: 2}
@@ -56,6 +67,7 @@ var All = []Scenario{
 		Name:  "lock-contention-partition",
 		Doc:   "Editors contend for locks on a few files while five witnesses are partitioned and skewed: never two live grants on a file, fences never reused, the holder's versions survive.",
 		Nodes: 9,
+		CI:    Size{Ops: 80},
 		Shape: func(n int) simulations.Options {
 			o := base(n, 600)
 			o.Paths = 4
@@ -69,6 +81,7 @@ var All = []Scenario{
 		Name:  "churn-50",
 		Doc:   "Fifty devices leave and return (some only at the end, after a long absence) and crash while editing: everyone converges after the heal.",
 		Nodes: 50,
+		CI:    Size{Ops: 100},
 		Shape: func(n int) simulations.Options {
 			o := base(n, 2000)
 			o.Fanout = 2
@@ -81,6 +94,7 @@ var All = []Scenario{
 		Name:  "forged-op-adversary",
 		Doc:   "Adversary members (viewers) push escalations, forged signatures, replayed ops and versions they may not write: no forged op is valid and no forged version is applied anywhere.",
 		Nodes: 12,
+		CI:    Size{Ops: 150},
 		Shape: func(n int) simulations.Options {
 			o := base(n, 800)
 			o.Mix = simulations.Mix{Edit: 10, Delete: 1, Grant: 1, Revoke: 1}
@@ -92,6 +106,7 @@ var All = []Scenario{
 		Name:  "revoked-writer",
 		Doc:   "Adversaries start as editors, are revoked mid-run and keep writing with fresh and back-dated heads: none of their post-revocation versions is applied, concurrent ones are quarantined, never lost.",
 		Nodes: 10,
+		CI:    Size{Ops: 150},
 		Shape: func(n int) simulations.Options {
 			o := base(n, 600)
 			o.RevokeAdversary = true
@@ -105,6 +120,7 @@ var All = []Scenario{
 		Name:  "invitation-replay",
 		Doc:   "Managers hand out one- and two-use invitations to spare devices, one more device than allowed tries each, and an adversary replays used ones: admissions never exceed the use count.",
 		Nodes: 14,
+		CI:    Size{Ops: 150},
 		Shape: func(n int) simulations.Options {
 			o := base(n, 600)
 			o.Spares = n / 3
@@ -144,12 +160,16 @@ func Get(name string) (Scenario, error) {
 	return Scenario{}, fmt.Errorf("%w %q (have %v)", ErrUnknown, name, names)
 }
 
-// Run runs s with nodes devices (0: the scenario's default) and one seed.
-func Run(s Scenario, nodes int, seed uint64, hooks simulations.Hooks) (*simulations.Result, error) {
+// Run runs s at size (zero fields: the scenario's defaults) with one seed.
+func Run(s Scenario, size Size, seed uint64, hooks simulations.Hooks) (*simulations.Result, error) {
+	nodes := size.Nodes
 	if nodes == 0 {
 		nodes = s.Nodes
 	}
 	o := s.Shape(nodes)
+	if size.Ops > 0 {
+		o.Ops = size.Ops
+	}
 	o.Scenario, o.Seed = s.Name, seed
 	w, err := simulations.NewWorld(o, hooks)
 	if err != nil {

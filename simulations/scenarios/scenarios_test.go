@@ -11,7 +11,7 @@ var long = flag.Bool("long", false, "run LongSeeds seeds of every scenario")
 
 // CISeeds is how many seeds of each scenario CI runs; LongSeeds is -long.
 const (
-	CISeeds   = 3
+	CISeeds   = 2
 	LongSeeds = 1000
 )
 
@@ -23,7 +23,11 @@ func TestScenarios(t *testing.T) {
 	for _, s := range All {
 		t.Run(s.Name, func(t *testing.T) {
 			for seed := uint64(1); seed <= seeds; seed++ {
-				r, err := Run(s, 0, seed, simulations.Hooks{})
+				size := s.CI
+				if *long {
+					size = Size{}
+				}
+				r, err := Run(s, size, seed, simulations.Hooks{})
 				if err != nil {
 					t.Fatal(err)
 				}
