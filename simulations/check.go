@@ -224,8 +224,12 @@ func (w *World) final() {
 	}
 	// Invitations: admissions never exceed their use count.
 	for _, n := range hs {
-		w.checkInvites(n)
-		w.checkLocks(n, n.log.Snapshot())
+		if len(w.reg.inviteMax) > 0 {
+			w.checkInvites(n)
+		}
+		if w.Opt.Witnesses > 0 {
+			w.checkLocks(n, n.log.Snapshot())
+		}
 	}
 }
 

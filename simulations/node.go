@@ -68,6 +68,9 @@ type Node struct {
 	cache      map[string]crdt.Verdict
 	cacheLen   int
 	cacheLog   *crdt.Log
+	digestVal  string
+	digestLog  *crdt.Log
+	digestLen  int
 }
 
 func (n *Node) String() string { return fmt.Sprintf("n%d", n.ID) }
@@ -521,7 +524,7 @@ func (n *Node) apply() {
 			fences[k] = e.Fence
 		}
 	}
-	acts := w.hooks.Plan(plan.Config{Local: store.DeviceID(n.dev)}, local, remote)
+	acts := w.hooks.Plan(plan.Config{Local: store.DeviceID(n.dev), ShortID: shortID}, local, remote)
 	held := map[string]bool{}
 	for _, fi := range local {
 		held[fi.Path] = true
@@ -593,6 +596,14 @@ func (n *Node) verdict(e entry) (crdt.Verdict, error) {
 		n.cache[k] = v
 	}
 	return v, err
+}
+
+// shortID names a device in conflict copies as node.ShortID does (the last
+// seven characters of the peer ID). plan's default, the first hex digits of
+// the ID bytes, is the same for every Ed25519 device.
+func shortID(d store.DeviceID) string {
+	s := peer.ID(d).String()
+	return s[max(0, len(s)-7):]
 }
 
 func sortedIntKeys[V any](m map[int]V) []int {

@@ -81,7 +81,7 @@ var All = []Scenario{
 		Name:  "churn-50",
 		Doc:   "Fifty devices leave and return (some only at the end, after a long absence) and crash while editing: everyone converges after the heal.",
 		Nodes: 50,
-		CI:    Size{Ops: 100},
+		CI:    Size{Ops: 60},
 		Shape: func(n int) simulations.Options {
 			o := base(n, 2000)
 			o.Fanout = 2

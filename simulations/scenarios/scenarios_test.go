@@ -22,6 +22,7 @@ func TestScenarios(t *testing.T) {
 	}
 	for _, s := range All {
 		t.Run(s.Name, func(t *testing.T) {
+			t.Parallel() // each run is one goroutine with no shared state
 			for seed := uint64(1); seed <= seeds; seed++ {
 				size := s.CI
 				if *long {
