@@ -137,6 +137,10 @@ func (w *World) checkLocks(n *Node, snap crdt.Snapshot) {
 func (w *World) final() {
 	hs := w.honest()
 	ref := w.Nodes[0]
+	w.res.Attacks = len(w.reg.badOps) + len(w.reg.badVers)
+	for _, used := range w.reg.usedBy {
+		w.res.Joins += len(used)
+	}
 	if !w.res.Converged {
 		digests, trees := w.agreement()
 		w.violate("convergence", "not converged %dms after heal: %d rights states, %d tree views among %d honest devices",

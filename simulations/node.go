@@ -63,6 +63,7 @@ type Node struct {
 	scanAt     int64           // a scan is scheduled (0: none)
 	applyAt    int64           // a plan is scheduled (0: none)
 	duties     map[string]bool // witness acts already tried
+	earlyHeads []cid.Cid       // an adversary's heads right after setup, for back-dating
 	dutiesLen  int
 	dutiesAt   int64
 	cache      map[string]crdt.Verdict
@@ -185,6 +186,9 @@ func (w *World) setup() error {
 			return err
 		}
 		n.log = rl
+		if !n.Honest {
+			n.earlyHeads = rl.Heads()
+		}
 	}
 	return nil
 }
@@ -552,6 +556,7 @@ func (n *Node) apply() {
 			delete(n.disk, a.From)
 			set()
 		case plan.ConflictCopy:
+			w.res.Conflicts++
 			// As node/apply.go does: rename the local file onto CopyName,
 			// replacing whatever is there (see the report: ConflictName can
 			// repeat for two losers of one device within one second).

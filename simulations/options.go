@@ -61,7 +61,7 @@ type Options struct {
 	JitterMs        int64
 	LossP, DupP     float64
 	Witnesses       int  // lock witnesses (0: no locks)
-	RevokeAdversary bool // adversaries start as editors and are revoked mid-run
+	RevokeAdversary bool // adversaries start as editors (not viewers); a scenario revokes them
 }
 
 // derive fills the magnitudes of o from r.

@@ -362,6 +362,9 @@ func (n *Node) misbehave() {
 		fi := store.FileInfo{Path: p, Kind: store.KindFile, Size: int64(len(b)), Mode: 0o644,
 			Chunks: []store.ChunkRef{{CID: c, Size: uint32(len(b))}}, Author: store.DeviceID(n.dev),
 			Seq: n.changeSeq, ModTime: (n.clock() + 3600_000) * 1_000_000, LogHeads: n.log.Heads()}
+		if n.earlyHeads != nil && w.Rand.IntN(2) == 0 {
+			fi.LogHeads = n.earlyHeads // back-dated: claims to predate its revocation
+		}
 		fi.Version = prev.Update(fi.Author, fi.Seq)
 		n.idxSeq++
 		w.reg.badVers[versionKey(fi)] = true

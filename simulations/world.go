@@ -83,6 +83,9 @@ type Result struct {
 	Violations   []Violation
 	Faults       []Fault
 	Series       []Sample
+	Attacks      int // forged ops and forged versions the adversaries pushed
+	Conflicts    int // conflict copies made by honest devices
+	Joins        int // invitation joins appended by spare devices (including over-use tries that their replica accepted)
 	TraceHash    [32]byte
 	Events       int64
 }

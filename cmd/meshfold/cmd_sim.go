@@ -86,6 +86,8 @@ func runSim(out io.Writer, o simOptions) error {
 		failed       []uint64
 		byInv        = map[string]int{}
 		notConverged int
+		conflicts    int
+		attacks      int
 		firstOpts    string
 	)
 	for i := 0; i < o.seeds; i++ {
@@ -103,6 +105,8 @@ func runSim(out io.Writer, o simOptions) error {
 			}
 		}
 		changes += r.Changes
+		conflicts += r.Conflicts
+		attacks += r.Attacks
 		msgs += r.Messages
 		bytes += r.Bytes
 		if r.Converged {
@@ -144,6 +148,7 @@ func runSim(out io.Writer, o simOptions) error {
 		fmt.Fprintf(out, "per change: %.1f messages, %.0f bytes (%d changes, %d messages, %d bytes)\n",
 			float64(msgs)/float64(changes), float64(bytes)/float64(changes), changes, msgs, bytes)
 	}
+	fmt.Fprintf(out, "conflict copies made: %d; adversary attacks (forged ops and versions): %d\n", conflicts, attacks)
 	for _, inv := range []string{"convergence", "lost-version", "forged-op", "forged-version", "privacy", "lock", "invite", "store"} {
 		verdict := "ok"
 		if byInv[inv] > 0 {

@@ -1,8 +1,3 @@
-// Package scenarios is the library of named simulation scenarios. Each is
-// data (the shape of the run: devices, workload mix, nemeses) plus an
-// optional workload function, named after the property it checks. The
-// deterministic tier (package simulations) runs them today; the real-stack
-// tier is meant to interpret the same values once the node exists.
 package scenarios
 
 import (

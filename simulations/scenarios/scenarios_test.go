@@ -32,8 +32,17 @@ func TestScenarios(t *testing.T) {
 				if err != nil {
 					t.Fatal(err)
 				}
-				t.Logf("seed %d: converged=%v in %dms, changes=%d msgs=%d bytes=%d events=%d faults=%d",
-					seed, r.Converged, r.ConvergeMs, r.Changes, r.Messages, r.Bytes, r.Events, len(r.Faults))
+				t.Logf("seed %d: converged=%v in %dms, changes=%d conflicts=%d attacks=%d msgs=%d bytes=%d events=%d faults=%d",
+					seed, r.Converged, r.ConvergeMs, r.Changes, r.Conflicts, r.Attacks, r.Messages, r.Bytes, r.Events, len(r.Faults))
+				if r.Options.Faults.Adversaries > 0 && r.Attacks == 0 {
+					t.Errorf("seed %d: the adversaries did nothing", seed)
+				}
+				if r.Options.Mix.Invite > 0 && r.Joins == 0 {
+					t.Errorf("seed %d: no invitation was used", seed)
+				}
+				if r.Changes == 0 {
+					t.Errorf("seed %d: nothing changed", seed)
+				}
 				if !r.OK() {
 					for i, v := range r.Violations {
 						if i < 10 {
