@@ -50,7 +50,7 @@ var All = []Scenario{
 		Name:  "team-restricted-revocations",
 		Doc:   "A team shares a folder with a restricted subfolder while managers grant, revoke and restrict concurrently with edits, under partitions: rights states converge, entries only go to readers, no version by a writer without the right is applied.",
 		Nodes: 20,
-		CI:    Size{Ops: 150},
+		CI:    Size{Ops: 120},
 		Shape: func(n int) simulations.Options {
 			o := base(n, 2000)
 			o.Mix = simulations.Mix{Edit: 30, Delete: 4, Rename: 3, CaseRename: 1, Grant: 4, Revoke: 3, Restrict: 2}
@@ -62,7 +62,7 @@ var All = []Scenario{
 		Name:  "lock-contention-partition",
 		Doc:   "Editors contend for locks on a few files while five witnesses are partitioned and skewed: never two live grants on a file, fences never reused, the holder's versions survive.",
 		Nodes: 9,
-		CI:    Size{Ops: 80},
+		CI:    Size{Ops: 60},
 		Shape: func(n int) simulations.Options {
 			o := base(n, 600)
 			o.Paths = 4
@@ -89,7 +89,7 @@ var All = []Scenario{
 		Name:  "forged-op-adversary",
 		Doc:   "Adversary members (viewers) push escalations, forged signatures, replayed ops and versions they may not write: no forged op is valid and no forged version is applied anywhere.",
 		Nodes: 12,
-		CI:    Size{Ops: 150},
+		CI:    Size{Ops: 100},
 		Shape: func(n int) simulations.Options {
 			o := base(n, 800)
 			o.Mix = simulations.Mix{Edit: 10, Delete: 1, Grant: 1, Revoke: 1}
@@ -115,7 +115,7 @@ var All = []Scenario{
 		Name:  "invitation-replay",
 		Doc:   "Managers hand out one- and two-use invitations to spare devices, one more device than allowed tries each, and an adversary replays used ones: admissions never exceed the use count.",
 		Nodes: 14,
-		CI:    Size{Ops: 150},
+		CI:    Size{Ops: 100},
 		Shape: func(n int) simulations.Options {
 			o := base(n, 600)
 			o.Spares = n / 3

@@ -55,3 +55,19 @@ func TestScenarios(t *testing.T) {
 		})
 	}
 }
+
+// BenchmarkTeamSeed is one seed of the 20-device team scenario at its CI
+// size (the full 2,000-operation size is `meshfold sim --scenario
+// team-restricted-revocations`, about 90 CPU-s per seed at this commit).
+func BenchmarkTeamSeed(b *testing.B) {
+	s, err := Get("team-restricted-revocations")
+	if err != nil {
+		b.Fatal(err)
+	}
+	for i := 0; b.Loop(); i++ {
+		r, err := Run(s, s.CI, uint64(i+1), simulations.Hooks{})
+		if err != nil || !r.OK() {
+			b.Fatalf("seed %d: %v %v", i+1, err, r.Violations)
+		}
+	}
+}
