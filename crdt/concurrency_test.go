@@ -99,6 +99,21 @@ func TestStrongRemove(t *testing.T) {
 			t.Fatalf("role %s, want none", got)
 		}
 	})
+	t.Run("D3 a re-grant concurrent with the revoke loses", func(t *testing.T) {
+		l, f, m := team(t, RoleManager, RoleEditor)
+		r := fork(t, l)
+		must(t, l, f, Revoke{Principal: UserPrincipal(m[1].uid)})
+		must(t, r, m[0], Grant{Principal: UserPrincipal(m[1].uid), Role: RoleViewer})
+		converge(t, l, r)
+		if got := l.RoleAt(m[1].uid, ""); got != RoleNone {
+			t.Fatalf("role %s, want none", got)
+		}
+		// A grant made after seeing the revoke stands.
+		must(t, l, m[0], Grant{Principal: UserPrincipal(m[1].uid), Role: RoleViewer})
+		if got := l.RoleAt(m[1].uid, ""); got != RoleViewer {
+			t.Fatalf("role %s after a later grant, want viewer", got)
+		}
+	})
 	t.Run("D3 concurrent grants give the max", func(t *testing.T) {
 		l, _, m := team(t, RoleManager, RoleOwner)
 		x := newActor(t, "x")

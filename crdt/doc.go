@@ -206,14 +206,26 @@
 // # Costs
 //
 // Ops that follow the whole log (every linear append, and every local
-// Append) are evaluated incrementally against the current state: O(1)-ish.
-// An op that arrives concurrent with others marks the log dirty, and the
-// next query re-evaluates the whole set: ancestor bitsets for the ops whose
-// past is not everything before them, and a replay of the past for each such
-// op, so O(n^2) in the number of concurrent ops at worst. Witness checkpoints
-// (LOG-RULES R12) are the planned bound. Can, RoleAt and LockHolder read the
-// materialized indexes (per-node grant registers, group membership, the
-// folder tree): a walk up the tree, never a log scan (BenchmarkCan).
+// Append) are evaluated incrementally against the current state: O(1)-ish
+// (BenchmarkAppendMerge100k). An op that arrives concurrent with others
+// marks the log dirty, and the next query re-evaluates — but only what
+// follows the latest cut: a position in the order such that every op before
+// it is an ancestor of every op after it, so nothing later can be concurrent
+// with what precedes it and those verdicts are final. A linear append is a
+// cut, and so is the point after a round in which every writer merged
+// everything. The log keeps copies of the state at a few cuts (dense for
+// recent history, thinned geometrically, MaxCuts in all); an op that does
+// not descend from a cut's frontier (a long-offline branch) removes it and
+// the next evaluation starts from an earlier one, or from genesis. Within
+// the re-evaluated window the past of each concurrent op is built on a few
+// reusable scratch states, so the work is about window x writers plus one
+// copy of the state per evaluation. Copying the state is O(state) (nodes,
+// grants, lock requests are never pruned): that, and a long-offline branch
+// forcing a re-evaluation from genesis (O(n x concurrent ops)), are the known
+// costs; witness checkpoints (LOG-RULES R12) are the planned bound
+// (BenchmarkConcurrent3). Can, RoleAt and LockHolder read the materialized
+// indexes (per-node grant registers, group membership, the folder tree): a
+// walk up the tree, never a log scan (BenchmarkCan).
 //
 // # Files
 //
@@ -221,7 +233,7 @@
 // kinds and payloads), role.go (roles, actions, MinRole), register.go
 // (multi-value registers), state.go (state, admission checks, apply),
 // log.go (the DAG, pending buffer, Merge, Append, Build), eval.go (total
-// order, ancestry, strong-remove rounds), query.go (Can, Members, locks,
+// order, ancestry, cuts, strong-remove rounds), clone.go (state copies), query.go (Can, Members, locks,
 // invitations, links, requests, VersionVerdict), snapshot.go (Snapshot,
 // Digest), link.go (link password verifiers), memstore.go.
 package crdt

@@ -51,16 +51,16 @@ func (l *Log) isAnc(a, b int) bool {
 		return false
 	}
 	e := l.order[b]
-	if e.full {
+	if e.full || a < e.ancBase {
 		return true
 	}
-	return bitset(e.anc).has(a)
+	return bitset(e.anc).has(a - e.ancBase)
 }
 
 // pastOf returns a predicate for "order index i is in the causal past of
 // heads (or one of them)". Unknown heads are ignored.
 func (l *Log) pastOf(heads []cid.Cid) func(i int) bool {
-	var hs []*entry
+	var hs []int
 	maxFull := -1
 	for _, h := range heads {
 		e := l.byKey[h.KeyString()]
@@ -68,19 +68,17 @@ func (l *Log) pastOf(heads []cid.Cid) func(i int) bool {
 			continue
 		}
 		if e.full {
-			if e.ix > maxFull {
-				maxFull = e.ix
-			}
+			maxFull = max(maxFull, e.ix)
 			continue
 		}
-		hs = append(hs, e)
+		hs = append(hs, e.ix)
 	}
 	return func(i int) bool {
 		if i <= maxFull {
 			return true
 		}
-		for _, e := range hs {
-			if i == e.ix || bitset(e.anc).has(i) {
+		for _, h := range hs {
+			if i == h || l.isAnc(i, h) {
 				return true
 			}
 		}
@@ -106,12 +104,92 @@ func (l *Log) settle() {
 	l.evaluate()
 }
 
-// evaluate recomputes the whole state from the op set (LOG-RULES R4-R6):
+// Cuts bound the work of an evaluation. A cut is a position in the order
+// such that every op before it is an ancestor of every op after it: nothing
+// that arrives later and descends from the ops before it (from its frontier,
+// their maximal elements) can be concurrent with them, so their verdicts and
+// the state they make are final. A linear append is a cut; so is the point
+// after a round in which every device merged everything. The log keeps the
+// state at a few cuts, spaced CutEvery ops apart, and evaluates only what
+// follows the latest one. An op that does not descend from a cut's frontier
+// (a long-offline branch) removes it and the later ones, and the next
+// evaluation starts from an earlier cut or from genesis.
+const (
+	CutEvery     = 4096 // ops between cuts taken on the fast path
+	EvalCutEvery = 1    // ops between cuts taken after an evaluation
+	MaxCuts      = 12   // cuts kept (each holds a copy of the state)
+)
+
+type cut struct {
+	ix       int      // the last order index before the cut
+	frontier []*entry // the maximal ops before the cut
+	state    *State   // the state after the ops up to ix; never modified
+}
+
+// covers reports whether every frontier op of c is one of roots or an
+// ancestor of one.
+func (l *Log) covers(roots []*entry, c cut) bool {
+	for _, f := range c.frontier {
+		ok := false
+		for _, r := range roots {
+			if r == f || l.isAnc(f.ix, r.ix) {
+				ok = true
+				break
+			}
+		}
+		if !ok {
+			return false
+		}
+	}
+	return true
+}
+
+// maybeCut records a cut after order index ix with the given frontier and
+// state (cloned) when the last cut is at least every ops behind. Beyond
+// MaxCuts it drops the cut whose neighbours are closest, so recent cuts stay
+// dense and old ones thin out (roughly geometric spacing).
+func (l *Log) maybeCut(ix, every int, frontier []*entry, st *State) {
+	if n := len(l.cuts); n > 0 && ix-l.cuts[n-1].ix < every {
+		return
+	}
+	l.cuts = append(l.cuts, cut{ix: ix, frontier: frontier, state: st.clone()})
+	if len(l.cuts) > MaxCuts {
+		drop, gap := 1, -1
+		for k := 1; k < len(l.cuts)-1; k++ {
+			if g := l.cuts[k+1].ix - l.cuts[k-1].ix; gap < 0 || g < gap {
+				drop, gap = k, g
+			}
+		}
+		l.cuts = append(l.cuts[:drop:drop], l.cuts[drop+1:]...)
+	}
+}
+
+// prefixLen is how many ops from the start of the order are all ancestors
+// of the op at order index j.
+func (l *Log) prefixLen(j int) int {
+	e := l.order[j]
+	if e.full {
+		return j
+	}
+	n := e.ancBase
+	for _, w := range e.anc {
+		if w == ^uint64(0) {
+			n += 64
+			continue
+		}
+		return n + bits.TrailingZeros64(^w)
+	}
+	return n
+}
+
+// evaluate recomputes the state from the op set (LOG-RULES R4-R6), starting
+// from the latest cut:
 //
-//  1. Order the ops totally by (Lamport time, CID bytes). Lamport times are
-//     checked on arrival, so this order is a topological order of the DAG.
-//  2. Compute each op's ancestors (bitsets; ops whose past is everything
-//     before them in the order are marked full and need none).
+//  1. Order the ops after the cut totally by (Lamport time, CID bytes).
+//     Lamport times are checked on arrival, so this is a topological order,
+//     and the ops after a cut all sort after it.
+//  2. Compute each op's ancestors among them (bitsets; ops whose past is
+//     everything before them are marked full and need none).
 //  3. Rounds: each round walks the order and finds an op valid iff it is
 //     admissible in the state of its valid causal past, stays admissible when
 //     the effective denials of the previous round that are concurrent with it
@@ -120,25 +198,31 @@ func (l *Log) settle() {
 //     checks (invitation uses, equivocation). Stop when the set of effective
 //     denials no longer changes.
 func (l *Log) evaluate() {
-	n := len(l.order)
-	sort.Slice(l.order, func(i, j int) bool { return lessEntry(l.order[i], l.order[j]) })
-	scratch := newBitset(n)
-	for i, e := range l.order {
-		e.ix = i
+	base, baseState := -1, (*State)(nil)
+	if n := len(l.cuts); n > 0 {
+		base, baseState = l.cuts[n-1].ix, l.cuts[n-1].state
 	}
-	for i, e := range l.order {
-		for k := range scratch {
-			scratch[k] = 0
-		}
+	first := base + 1
+	suffix := l.order[first:]
+	sort.Slice(suffix, func(i, j int) bool { return lessEntry(suffix[i], suffix[j]) })
+	for k, e := range suffix {
+		e.ix = first + k
+	}
+	scratch := newBitset(len(suffix))
+	for k, e := range suffix {
+		clear(scratch)
 		for _, p := range e.parents {
-			if p.full {
-				scratch.setPrefix(p.ix + 1)
-			} else {
+			switch {
+			case p.ix < first:
+			case p.full:
+				scratch.setPrefix(p.ix - first + 1)
+			default:
 				scratch.or(p.anc)
-				scratch.set(p.ix)
+				scratch.set(p.ix - first)
 			}
 		}
-		if scratch.count() == i {
+		e.ancBase = first
+		if scratch.count() == k {
 			e.full, e.anc = true, nil
 		} else {
 			e.full = false
@@ -150,10 +234,10 @@ func (l *Log) evaluate() {
 	l.rounds = 0
 	for round := 0; round < MaxResolveRounds; round++ {
 		l.rounds++
-		state = l.pass(denials)
+		state = l.pass(denials, first, baseState)
 		var next []int
-		for i, e := range l.order {
-			if e.valid && isDenial(e.op.Kind) {
+		for i := first; i < len(l.order); i++ {
+			if e := l.order[i]; e.valid && isDenial(e.op.Kind) {
 				next = append(next, i)
 			}
 		}
@@ -167,13 +251,60 @@ func (l *Log) evaluate() {
 		}
 	}
 	l.state = state
+	// Record a new cut: the latest position p that every op from p on has
+	// all of [0, p) in its past (the end of the order always qualifies).
+	n := len(l.order)
+	minPrefix := n
+	for p := n; p > first; p-- {
+		if p < n {
+			minPrefix = min(minPrefix, l.prefixLen(p))
+		}
+		if minPrefix < p {
+			continue
+		}
+		if c := len(l.cuts); c == 0 || p-1-l.cuts[c-1].ix >= l.evalCutEvery {
+			var frontier []*entry
+			for i := first; i < p; i++ {
+				maximal := true
+				for j := i + 1; maximal && j < p; j++ {
+					maximal = !l.isAnc(i, j)
+				}
+				if maximal {
+					frontier = append(frontier, l.order[i])
+				}
+			}
+			l.maybeCut(p-1, l.evalCutEvery, frontier, l.replayFrom(first, p, baseState, func(int) bool { return true }))
+		}
+		break
+	}
 }
 
-// pass is one round of evaluation against the given effective denials.
-func (l *Log) pass(denials []int) *State {
-	running := newState()
+// scratchStates is how many partial states a pass keeps for ops whose past
+// is not everything before them (typically one per concurrent writer).
+const scratchStates = 4
+
+// scratch is base plus the valid ops at the order indices in applied.
+type scratch struct {
+	st      *State
+	applied []int
+	used    int
+}
+
+// pass is one round of evaluation, from order index first (the state of
+// everything before it is base), against the given effective denials.
+func (l *Log) pass(denials []int, first int, base *State) *State {
+	fresh := func() *State {
+		if base != nil {
+			return base.clone()
+		}
+		return newState()
+	}
+	running := fresh()
 	anc := l.isAnc
-	for i, e := range l.order {
+	var pool []*scratch
+	var need []int
+	for i := first; i < len(l.order); i++ {
+		e := l.order[i]
 		if i == 0 {
 			e.valid, e.err = true, nil
 			running.apply(e.op, 0, anc)
@@ -189,9 +320,50 @@ func (l *Log) pass(denials []int) *State {
 		if e.full && len(conc) == 0 {
 			err = running.check(e.op)
 		} else {
-			st := l.replay(i)
+			var st *State
+			if e.full {
+				st = running
+			} else {
+				// The state of the op's past: base plus its valid
+				// ancestors from first on, built on a scratch state that
+				// already holds a prefix of them.
+				need = need[:0]
+				for j := first; j < i; j++ {
+					if l.order[j].valid && anc(j, i) {
+						need = append(need, j)
+					}
+				}
+				var sc *scratch
+				for _, s := range pool {
+					if len(s.applied) <= len(need) && slicesEqual(s.applied, need[:len(s.applied)]) &&
+						(sc == nil || len(s.applied) > len(sc.applied)) {
+						sc = s
+					}
+				}
+				if sc == nil {
+					if len(pool) < scratchStates {
+						sc = &scratch{}
+						pool = append(pool, sc)
+					} else {
+						sc = pool[0]
+						for _, s := range pool {
+							if s.used < sc.used {
+								sc = s
+							}
+						}
+					}
+					sc.st, sc.applied = fresh(), sc.applied[:0]
+				}
+				for _, j := range need[len(sc.applied):] {
+					sc.st.apply(l.order[j].op, j, anc)
+					sc.applied = append(sc.applied, j)
+				}
+				sc.used = i
+				st = sc.st
+			}
 			err = st.check(e.op)
 			if err == nil && len(conc) > 0 {
+				st = st.clone()
 				for _, d := range conc {
 					st.apply(l.order[d].op, d, anc)
 				}
@@ -211,26 +383,53 @@ func (l *Log) pass(denials []int) *State {
 	return running
 }
 
-// replay builds the state of the valid causal past of the op at index i.
-func (l *Log) replay(i int) *State {
+func slicesEqual(a, b []int) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for i := range a {
+		if a[i] != b[i] {
+			return false
+		}
+	}
+	return true
+}
+
+// replayFrom builds the state of base (the state before order index first)
+// plus the valid ops in [first, end) that pick selects.
+func (l *Log) replayFrom(first, end int, base *State, pick func(j int) bool) *State {
 	st := newState()
-	for j := 0; j < i; j++ {
-		if e := l.order[j]; e.valid && l.isAnc(j, i) {
+	if base != nil {
+		st = base.clone()
+	}
+	for j := first; j < end; j++ {
+		if e := l.order[j]; e.valid && pick(j) {
 			st.apply(e.op, j, l.isAnc)
 		}
 	}
 	return st
 }
 
-// stateAt builds the state of the valid ops in the causal past of heads.
-func (l *Log) stateAt(past func(int) bool) *State {
-	st := newState()
-	for j, e := range l.order {
-		if e.valid && past(j) {
-			st.apply(e.op, j, l.isAnc)
+// cutIn returns the latest cut inside the causal past (the index after it,
+// and its state), or 0 and nil.
+func (l *Log) cutIn(past func(int) bool) (int, *State) {
+	for k := len(l.cuts) - 1; k >= 0; k-- {
+		in := true
+		for _, f := range l.cuts[k].frontier {
+			in = in && past(f.ix)
+		}
+		if in {
+			return l.cuts[k].ix + 1, l.cuts[k].state
 		}
 	}
-	return st
+	return 0, nil
+}
+
+// stateAt builds the state of the valid ops in the causal past of heads,
+// starting from the latest cut inside that past.
+func (l *Log) stateAt(past func(int) bool) *State {
+	first, base := l.cutIn(past)
+	return l.replayFrom(first, len(l.order), base, past)
 }
 
 // Rounds reports how many fixpoint rounds the last full evaluation took

@@ -40,7 +40,9 @@ type entry struct {
 	parents []*entry
 	ix      int      // position in the total order
 	full    bool     // every op before it in the order is its ancestor
-	anc     []uint64 // ancestor bitset by order index; nil when full
+	ancBase int      // every op before this order index is its ancestor
+	anc     []uint64 // ancestor bits for order indices ancBase.. (nil when full)
+	roots   []*entry // while unsettled: the settled ops its past reaches first (an antichain)
 	valid   bool
 	err     error
 }
@@ -74,8 +76,10 @@ type Log struct {
 	rounds    int
 	store     OpStore
 	verdicts  map[string]verdictState
+	cuts      []cut // ascending; see eval.go
 
 	maxPendingOps, maxPendingBytes int // MaxPendingOps, MaxPendingBytes; tests lower them
+	cutEvery, evalCutEvery         int // CutEvery, EvalCutEvery; tests lower them
 }
 
 // NewFolder creates a folder: it signs the genesis op with dev (which must be
@@ -130,6 +134,8 @@ func newFromGenesis(op *Op, store OpStore) (*Log, error) {
 
 		maxPendingOps:   MaxPendingOps,
 		maxPendingBytes: MaxPendingBytes,
+		cutEvery:        CutEvery,
+		evalCutEvery:    EvalCutEvery,
 	}
 	if err := l.insert(op); err != nil {
 		return nil, err
@@ -203,6 +209,7 @@ func (l *Log) Get(id cid.Cid) (*Op, bool) {
 
 // Status reports whether an op of the log is in effect, and if not why.
 func (l *Log) Status(id cid.Cid) (valid bool, reason error, known bool) {
+	l.settle()
 	e := l.byKey[id.KeyString()]
 	if e == nil {
 		return false, nil, false
@@ -457,8 +464,47 @@ func (l *Log) insert(op *Op) error {
 			l.state.apply(op, e.ix, l.isAnc)
 		}
 		l.verdicts = nil
+		l.maybeCut(e.ix, l.cutEvery, []*entry{e}, l.state)
 		return nil
 	}
+	// The op does not follow everything: it will be placed and judged by
+	// the next evaluation. Cuts it does not descend from are no longer cuts.
+	e.ix = -1
+	var cand []*entry
+	for _, p := range e.parents {
+		if p.ix >= 0 {
+			cand = append(cand, p)
+		} else {
+			cand = append(cand, p.roots...)
+		}
+	}
+	for _, c := range cand {
+		dup := false
+		for _, r := range e.roots {
+			if r == c || l.isAnc(c.ix, r.ix) {
+				dup = true
+				break
+			}
+		}
+		if dup {
+			continue
+		}
+		kept := e.roots[:0]
+		for _, r := range e.roots {
+			if !l.isAnc(r.ix, c.ix) {
+				kept = append(kept, r)
+			}
+		}
+		e.roots = append(kept, c)
+	}
+	covered := 0
+	for k := len(l.cuts) - 1; k >= 0; k-- {
+		if l.covers(e.roots, l.cuts[k]) {
+			covered = k + 1
+			break
+		}
+	}
+	l.cuts = l.cuts[:covered]
 	l.order = append(l.order, e)
 	l.dirty = true
 	return nil

@@ -400,8 +400,9 @@ func (l *Log) VersionVerdict(author peer.ID, heads []cid.Cid, path string, fence
 			vs.base = l.stateAt(vs.past)
 		}
 		var conc []int
-		for i, e := range l.order {
-			if e.valid && isDenial(e.op.Kind) && !vs.past(i) {
+		first, _ := l.cutIn(vs.past) // everything up to a cut in the past is in the past
+		for i := first; i < len(l.order); i++ {
+			if e := l.order[i]; e.valid && isDenial(e.op.Kind) && !vs.past(i) {
 				conc = append(conc, i)
 			}
 		}

@@ -864,7 +864,7 @@ func (s *State) apply(op *Op, ix int, anc ancFunc) {
 		fl.reqs = append(fl.reqs, id)
 	case LockAck:
 		rq := s.reqs[b.Request]
-		if rq == nil {
+		if rq == nil || rq.ended { // ended requests never change (clone shares them)
 			return
 		}
 		rq.acks[op.Author] = true
@@ -878,7 +878,7 @@ func (s *State) apply(op *Op, ix int, anc ancFunc) {
 		s.endLock(lockOfBody(b), ix)
 	case LockExpire:
 		rq := s.reqs[b.Request]
-		if rq == nil {
+		if rq == nil || rq.ended {
 			return
 		}
 		rq.expired[op.Author] = true
