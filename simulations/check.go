@@ -120,7 +120,15 @@ func (w *World) checkLocks(n *Node, snap crdt.Snapshot) {
 		}
 		k := fmt.Sprintf("%s|%d", lk.Path, lk.Fence)
 		if first, ok := w.lockSeen[k]; ok && first != lk.ID {
-			w.violate("lock", "%s: two grants of %q with fence %d", n, lk.Path, lk.Fence)
+			w.violate("lock", "%s: two grants of %q with fence %d (%s first seen, now %s; acks %d, ended %v)",
+				n, lk.Path, lk.Fence, shortRef(first), shortRef(lk.ID), lk.Acks, lk.Ended)
+			if w.Log != nil {
+				for _, o := range snap.Locks {
+					if o.Path == lk.Path {
+						fmt.Fprintf(w.Log, "   lock %s user %s acks %d granted %v fence %d ended %v\n", shortRef(o.ID), o.User.String()[len(o.User.String())-4:], o.Acks, o.Granted, o.Fence, o.Ended)
+					}
+				}
+			}
 		} else if !ok {
 			w.lockSeen[k] = lk.ID
 		}
@@ -298,4 +306,9 @@ func descr(e *entry) string {
 		return "none"
 	}
 	return fmt.Sprintf("seq=%d del=%v author=%x vv=%v", e.Info.Seq, e.Info.Deleted, []byte(e.Info.Author)[len(e.Info.Author)-3:], len(e.Info.Version.Counters))
+}
+
+func shortRef(r crdt.Ref) string {
+	s := r.String()
+	return s[max(0, len(s)-8):]
 }

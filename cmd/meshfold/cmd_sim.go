@@ -30,6 +30,7 @@ type simOptions struct {
 	long     bool
 	list     bool
 	report   string
+	trace    string
 }
 
 func newSimCommand() *cobra.Command {
@@ -55,6 +56,7 @@ a failing seed, its options and the exact command that replays it.`,
 	f.BoolVar(&o.long, "long", false, fmt.Sprintf("run %d seeds", simLongSeeds))
 	f.BoolVar(&o.list, "list", false, "list the scenarios and exit")
 	f.StringVar(&o.report, "report", "", "write an SVG report of the first seed (plots of convergence, bytes per device, faults)")
+	f.StringVar(&o.trace, "trace", "", "write the first seed's event-by-event trace to this file")
 	return cmd
 }
 
@@ -92,7 +94,20 @@ func runSim(out io.Writer, o simOptions) error {
 	)
 	for i := 0; i < o.seeds; i++ {
 		seed := o.seed + uint64(i)
-		r, err := scenarios.Run(s, scenarios.Size{Nodes: nodes}, seed, simulations.Hooks{})
+		var trace io.Writer
+		var traceFile *os.File
+		if i == 0 && o.trace != "" {
+			if traceFile, err = os.Create(o.trace); err != nil {
+				return fmt.Errorf("trace: %w", err)
+			}
+			trace = traceFile
+		}
+		r, err := scenarios.RunTraced(s, scenarios.Size{Nodes: nodes}, seed, simulations.Hooks{}, trace)
+		if traceFile != nil {
+			if cerr := traceFile.Close(); cerr != nil && err == nil {
+				err = fmt.Errorf("trace: %w", cerr)
+			}
+		}
 		if err != nil {
 			return usageError{err}
 		}

@@ -11,8 +11,9 @@ import (
 
 func TestRunSimSummaryReplayAndReport(t *testing.T) {
 	report := filepath.Join(t.TempDir(), "out.svg")
+	trace := filepath.Join(t.TempDir(), "trace.txt")
 	var out bytes.Buffer
-	if err := runSim(&out, simOptions{scenario: "two-device-edit-storm", seed: 3, seeds: 1, report: report}); err != nil {
+	if err := runSim(&out, simOptions{scenario: "two-device-edit-storm", seed: 3, seeds: 1, report: report, trace: trace}); err != nil {
 		t.Fatalf("%v\n%s", err, out.String())
 	}
 	text := out.String()
@@ -25,6 +26,10 @@ func TestRunSimSummaryReplayAndReport(t *testing.T) {
 	svg, err := os.ReadFile(report)
 	if err != nil || !bytes.HasPrefix(svg, []byte("<svg")) {
 		t.Fatalf("report: %v %.100s", err, svg)
+	}
+
+	if tr, err := os.ReadFile(trace); err != nil || !bytes.Contains(tr, []byte(" version ")) || !bytes.Contains(tr, []byte(" converged ")) {
+		t.Fatalf("trace: %v %.200s", err, tr)
 	}
 
 	// The same seed again prints the same trace hash: the run replays.

@@ -3,6 +3,7 @@ package scenarios
 import (
 	"errors"
 	"fmt"
+	"io"
 	"sort"
 
 	"github.com/meshfold/meshfold/simulations"
@@ -157,6 +158,12 @@ func Get(name string) (Scenario, error) {
 
 // Run runs s at size (zero fields: the scenario's defaults) with one seed.
 func Run(s Scenario, size Size, seed uint64, hooks simulations.Hooks) (*simulations.Result, error) {
+	return RunTraced(s, size, seed, hooks, nil)
+}
+
+// RunTraced is Run that also writes every trace line to trace (if not nil):
+// the event-by-event story of a failing seed.
+func RunTraced(s Scenario, size Size, seed uint64, hooks simulations.Hooks, trace io.Writer) (*simulations.Result, error) {
 	nodes := size.Nodes
 	if nodes == 0 {
 		nodes = s.Nodes
@@ -170,6 +177,7 @@ func Run(s Scenario, size Size, seed uint64, hooks simulations.Hooks) (*simulati
 	if err != nil {
 		return nil, err
 	}
+	w.Log = trace
 	if s.Workload != nil {
 		s.Workload(w)
 	} else {
