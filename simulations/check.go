@@ -131,6 +131,7 @@ func (w *World) checkLocks(n *Node, snap crdt.Snapshot) {
 			}
 		} else if !ok {
 			w.lockSeen[k] = lk.ID
+			w.Trace("lock-granted", n.ID, lk.Path, lk.Fence, shortRef(lk.ID), lk.Acks)
 		}
 		if !lk.Ended {
 			if other, ok := live[lk.Path]; ok && other != lk.ID {
@@ -162,6 +163,15 @@ func (w *World) final() {
 	}
 	for _, n := range hs {
 		w.Trace("final", n.ID, fmt.Sprintf("%x", n.log.Digest()), fmt.Sprintf("%x", n.treeHash(n)))
+	}
+	// Honest devices never equivocate (a crash must not make one reuse a
+	// sequence number).
+	for _, f := range ref.log.Forks() {
+		for _, n := range w.Nodes {
+			if n.dev == f.Device && n.Honest {
+				w.violate("equivocation", "honest %s forked its op chain at seq %d", n, f.Seq)
+			}
+		}
 	}
 	// Forged ops are never valid on an honest replica.
 	for _, n := range hs {

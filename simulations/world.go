@@ -46,7 +46,7 @@ func (h *Hooks) fill() {
 
 // Violation is one broken invariant.
 type Violation struct {
-	Invariant string // convergence, lost-version, forged-op, forged-version, privacy, lock, invite
+	Invariant string // convergence, lost-version, forged-op, forged-version, privacy, lock, invite, equivocation, store
 	AtMs      int64
 	Detail    string
 }

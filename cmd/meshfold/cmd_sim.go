@@ -164,7 +164,7 @@ func runSim(out io.Writer, o simOptions) error {
 			float64(msgs)/float64(changes), float64(bytes)/float64(changes), changes, msgs, bytes)
 	}
 	fmt.Fprintf(out, "conflict copies made: %d; adversary attacks (forged ops and versions): %d\n", conflicts, attacks)
-	for _, inv := range []string{"convergence", "lost-version", "forged-op", "forged-version", "privacy", "lock", "invite", "store"} {
+	for _, inv := range []string{"convergence", "lost-version", "forged-op", "forged-version", "privacy", "lock", "invite", "equivocation", "store"} {
 		verdict := "ok"
 		if byInv[inv] > 0 {
 			verdict = fmt.Sprintf("VIOLATED %d times", byInv[inv])
