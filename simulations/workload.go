@@ -242,8 +242,7 @@ func (n *Node) witnessDuties() {
 		return // nothing new in the log, and leases are checked every 10 s
 	}
 	n.dutiesLen, n.dutiesAt = n.log.Len(), n.w.now
-	snap := n.log.Snapshot()
-	for _, lk := range snap.Locks {
+	for _, lk := range n.log.Snapshot().Locks {
 		if !lk.Granted && !lk.Ended && !n.duties["ack"+string(lk.ID)] {
 			if _, err := n.w.Append(n, crdt.LockAck{Request: lk.ID}); err == nil {
 				n.duties["ack"+string(lk.ID)] = true
@@ -256,7 +255,6 @@ func (n *Node) witnessDuties() {
 			n.w.Append(n, crdt.LockExpire{Request: lk.ID})
 		}
 	}
-	n.w.checkLocks(n, snap)
 }
 
 // opInvite: a manager creates an invitation (one or two uses) and hands

@@ -259,7 +259,7 @@ func (w *World) Run() *Result {
 	w.At(healAt, "heal", w.heal)
 	deadline := healAt + w.Opt.QuiesceMs
 	for i := int64(1000); i < deadline; i += 1000 {
-		if i < healAt && i%5000 != 0 {
+		if i < healAt && i%5000 != 0 && w.Opt.Witnesses == 0 {
 			continue // before the heal, one sample every 5 s is plenty for the plot
 		}
 		at := i
@@ -324,6 +324,9 @@ func (w *World) honest() []*Node {
 // heal, the first sample with one digest and one view per device ends the
 // run.
 func (w *World) sample(afterHeal bool) {
+	if w.Opt.Witnesses > 0 {
+		w.checkHolders()
+	}
 	digests, trees := w.agreement()
 	w.res.Series = append(w.res.Series, Sample{AtMs: w.now, Digests: digests, Trees: trees,
 		BytesSoFar: w.res.Bytes, MessagesSoFar: w.res.Messages})
