@@ -77,7 +77,7 @@ var All = []Scenario{
 		Name:  "churn-50",
 		Doc:   "Fifty devices leave and return (some only at the end, after a long absence) and crash while editing: everyone converges after the heal.",
 		Nodes: 50,
-		CI:    Size{Ops: 60},
+		CI:    Size{Ops: 40},
 		Shape: func(n int) simulations.Options {
 			o := base(n, 2000)
 			o.Fanout = 2
