@@ -223,9 +223,13 @@ func (w *World) final() {
 	// A version is safe if its bytes are in a tree or in quarantine, if the
 	// canonical version saw it, or if a later admitted version of its path
 	// that saw it (its author's own next save, or a deletion) is safe.
+	// Refused versions by honest devices count as later versions too: the
+	// user overwrote the earlier one, and the refused bytes are kept aside
+	// (node/folder.go keeps a refused local change as a local copy; here it
+	// is in the device's quarantine).
 	byPath := map[string][]*verRec{}
 	for _, k := range w.reg.verOrder {
-		if r := w.reg.versions[k]; r.admitted {
+		if r := w.reg.versions[k]; r.honest {
 			byPath[r.info.Path] = append(byPath[r.info.Path], r)
 		}
 	}
@@ -258,7 +262,7 @@ func (w *World) final() {
 			}
 		}
 		for _, r := range vs {
-			if !safe[r] {
+			if r.admitted && !safe[r] {
 				w.violate("lost-version", "version %d of %q by %x is nowhere: not canonical, not seen by a kept version, no copy, not quarantined",
 					r.info.Seq, r.info.Path, []byte(r.info.Author)[len(r.info.Author)-4:])
 			}

@@ -465,18 +465,18 @@ func (n *Node) scan() {
 		n.idxSeq++
 		n.index[p] = &entry{Info: fi, Fence: fence, Seq: n.idxSeq}
 		v, _ := w.hooks.Verdict(n.log, fi.Author, fi.LogHeads, p, fence)
-		w.reg.record(fi, contentID(fi), n.Honest && v == crdt.VerdictAccept)
+		w.reg.record(fi, contentID(fi), n.Honest, n.Honest && v == crdt.VerdictAccept)
 		w.res.Changes++
 		w.Trace("version", n.ID, p, fi.Seq, fi.Deleted, v)
 	}
 }
 
-func (r *registry) record(fi store.FileInfo, content string, admitted bool) {
+func (r *registry) record(fi store.FileInfo, content string, honest, admitted bool) {
 	k := versionKey(fi)
 	if _, ok := r.versions[k]; ok {
 		return
 	}
-	r.versions[k] = &verRec{info: fi, content: content, admitted: admitted}
+	r.versions[k] = &verRec{info: fi, content: content, admitted: admitted, honest: honest}
 	r.verOrder = append(r.verOrder, k)
 }
 

@@ -159,7 +159,8 @@ type registry struct {
 type verRec struct {
 	info     store.FileInfo
 	content  string
-	admitted bool
+	admitted bool // the author's replica accepted it when it was scanned
+	honest   bool
 }
 
 func versionKey(fi store.FileInfo) string {
