@@ -1,0 +1,190 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"slices"
+	"strings"
+
+	"github.com/spf13/cobra"
+
+	"github.com/meshfold/meshfold/simulations"
+	"github.com/meshfold/meshfold/simulations/scenarios"
+)
+
+func init() { registered = append(registered, newSimCommand) }
+
+// simLongSeeds is how many seeds --long runs.
+const simLongSeeds = 1000
+
+// errSimFailed: at least one seed broke an invariant.
+var errSimFailed = errors.New("simulation found invariant violations")
+
+type simOptions struct {
+	scenario string
+	nodes    int
+	seed     uint64
+	seeds    int
+	long     bool
+	list     bool
+	report   string
+	trace    string
+}
+
+func newSimCommand() *cobra.Command {
+	var o simOptions
+	cmd := &cobra.Command{
+		Use:   "sim",
+		Short: "Run deterministic simulations of a folder's devices under faults and check the invariants",
+		Long: `sim runs a named scenario from simulations/scenarios on the deterministic tier:
+the real rights log and sync planner on simulated devices, network, clock and
+disk, all derived from one seed. It prints a summary (convergence time in
+simulated seconds, messages and bytes per change, invariant verdicts) and, for
+a failing seed, its options and the exact command that replays it.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			return runSim(cmd.OutOrStdout(), o)
+		},
+	}
+	f := cmd.Flags()
+	f.StringVar(&o.scenario, "scenario", "", "scenario name (see --list)")
+	f.IntVar(&o.nodes, "nodes", 0, "devices (0: the scenario's default)")
+	f.Uint64Var(&o.seed, "seed", 1, "first seed")
+	f.IntVar(&o.seeds, "seeds", 1, "how many consecutive seeds to run")
+	f.BoolVar(&o.long, "long", false, fmt.Sprintf("run %d seeds", simLongSeeds))
+	f.BoolVar(&o.list, "list", false, "list the scenarios and exit")
+	f.StringVar(&o.report, "report", "", "write an SVG report of the first seed (plots of convergence, bytes per device, faults)")
+	f.StringVar(&o.trace, "trace", "", "write the first seed's event-by-event trace to this file")
+	return cmd
+}
+
+func runSim(out io.Writer, o simOptions) error {
+	if o.list {
+		for _, s := range scenarios.All {
+			fmt.Fprintf(out, "%-30s %3d devices  %s\n", s.Name, s.Nodes, s.Doc)
+		}
+		return nil
+	}
+	s, err := scenarios.Get(o.scenario)
+	if err != nil {
+		return usageError{err}
+	}
+	if o.long {
+		o.seeds = simLongSeeds
+	}
+	if o.seeds < 1 || o.nodes < 0 || o.nodes > simulations.MaxNodes {
+		return usageError{fmt.Errorf("--seeds must be at least 1 and --nodes at most %d", simulations.MaxNodes)}
+	}
+	nodes := o.nodes
+	if nodes == 0 {
+		nodes = s.Nodes
+	}
+	var (
+		conv         []int64
+		changes      int
+		msgs, bytes  int64
+		failed       []uint64
+		byInv        = map[string]int{}
+		notConverged int
+		conflicts    int
+		attacks      int
+		firstOpts    string
+	)
+	for i := 0; i < o.seeds; i++ {
+		seed := o.seed + uint64(i)
+		var trace io.Writer
+		var traceFile *os.File
+		if i == 0 && o.trace != "" {
+			if traceFile, err = os.Create(o.trace); err != nil {
+				return fmt.Errorf("trace: %w", err)
+			}
+			trace = traceFile
+		}
+		r, err := scenarios.RunTraced(s, scenarios.Size{Nodes: nodes}, seed, simulations.Hooks{}, trace)
+		if traceFile != nil {
+			if cerr := traceFile.Close(); cerr != nil && err == nil {
+				err = fmt.Errorf("trace: %w", cerr)
+			}
+		}
+		if err != nil {
+			return usageError{err}
+		}
+		if i == 0 {
+			firstOpts = r.Options.String()
+			if o.report != "" {
+				if err := writeSimReport(o.report, r); err != nil {
+					return err
+				}
+			}
+		}
+		changes += r.Changes
+		conflicts += r.Conflicts
+		attacks += r.Attacks
+		msgs += r.Messages
+		bytes += r.Bytes
+		if r.Converged {
+			conv = append(conv, r.ConvergeMs)
+		} else {
+			notConverged++
+		}
+		for _, v := range r.Violations {
+			byInv[v.Invariant]++
+		}
+		if !r.OK() {
+			failed = append(failed, seed)
+			fmt.Fprintf(out, "FAIL seed %d (trace %x): %d violations\n", seed, r.TraceHash[:8], len(r.Violations))
+			for j, v := range r.Violations {
+				if j == 10 {
+					fmt.Fprintf(out, "  ... %d more\n", len(r.Violations)-10)
+					break
+				}
+				fmt.Fprintf(out, "  %s\n", v)
+			}
+			fmt.Fprintf(out, "  options:\n    %s\n", strings.ReplaceAll(r.Options.String(), "\n", "\n    "))
+			fmt.Fprintf(out, "  replay: meshfold sim --scenario %s --nodes %d --seed %d\n", s.Name, nodes, seed)
+		} else if o.seeds == 1 {
+			fmt.Fprintf(out, "seed %d trace %x\n", seed, r.TraceHash[:8])
+		}
+	}
+	fmt.Fprintf(out, "scenario %s: %d devices, seeds %d..%d\n", s.Name, nodes, o.seed, o.seed+uint64(o.seeds)-1)
+	if o.seeds == 1 {
+		fmt.Fprintf(out, "options:\n  %s\n", strings.ReplaceAll(firstOpts, "\n", "\n  "))
+	}
+	if len(conv) > 0 {
+		slices.Sort(conv)
+		fmt.Fprintf(out, "convergence after heal: p50 %.1f s, p99 %.1f s, max %.1f s (simulated); %d seeds did not converge\n",
+			float64(conv[len(conv)/2])/1000, float64(conv[(len(conv)*99)/100])/1000, float64(conv[len(conv)-1])/1000, notConverged)
+	} else {
+		fmt.Fprintf(out, "convergence after heal: none of %d seeds converged\n", o.seeds)
+	}
+	if changes > 0 {
+		fmt.Fprintf(out, "per change: %.1f messages, %.0f bytes (%d changes, %d messages, %d bytes)\n",
+			float64(msgs)/float64(changes), float64(bytes)/float64(changes), changes, msgs, bytes)
+	}
+	fmt.Fprintf(out, "conflict copies made: %d; adversary attacks (forged ops and versions): %d\n", conflicts, attacks)
+	for _, inv := range []string{"convergence", "lost-version", "forged-op", "forged-version", "privacy", "lock", "invite", "equivocation", "store"} {
+		verdict := "ok"
+		if byInv[inv] > 0 {
+			verdict = fmt.Sprintf("VIOLATED %d times", byInv[inv])
+		}
+		fmt.Fprintf(out, "  %-15s %s\n", inv, verdict)
+	}
+	if len(failed) > 0 {
+		return fmt.Errorf("%w: %d of %d seeds (first: %d)", errSimFailed, len(failed), o.seeds, failed[0])
+	}
+	return nil
+}
+
+func writeSimReport(path string, r *simulations.Result) error {
+	f, err := os.Create(path)
+	if err != nil {
+		return fmt.Errorf("report: %w", err)
+	}
+	if err := simulations.WriteSVG(f, r); err != nil {
+		f.Close()
+		return fmt.Errorf("report: %w", err)
+	}
+	return f.Close()
+}

@@ -1,0 +1,685 @@
+package simulations
+
+import (
+	"crypto/ed25519"
+	"errors"
+	"fmt"
+	"slices"
+	"strconv"
+
+	"github.com/ipfs/go-cid"
+	"github.com/libp2p/go-libp2p/core/crypto"
+	"github.com/libp2p/go-libp2p/core/peer"
+	"github.com/zeebo/blake3"
+
+	"github.com/meshfold/meshfold/crdt"
+	"github.com/meshfold/meshfold/node/plan"
+	"github.com/meshfold/meshfold/store"
+)
+
+type cryptoKey = crypto.PrivKey
+
+func peerID(d store.DeviceID) (peer.ID, error) {
+	if d == "" {
+		return "", errors.New("simulations: empty device")
+	}
+	return peer.ID(d), nil
+}
+
+// entry is one index record: the version and the lock fence it carries.
+type entry struct {
+	Info  store.FileInfo
+	Fence uint64
+	Seq   uint64 // this device's index change counter when it was recorded
+}
+
+// Node is one simulated device.
+type Node struct {
+	w      *World
+	ID     int
+	Honest bool
+	Spare  bool // outside the folder until invited
+	up     bool
+	slow   bool
+	skewMs int64
+
+	userKey, devKey cryptoKey
+	user, dev       peer.ID
+	cert            crdt.DeviceCert
+	store           *crdt.MemStore
+	log             *crdt.Log
+
+	disk       map[string][]byte  // the folder on disk (files only)
+	undo       map[string]*[]byte // un-fsynced user writes since the last scan: previous content
+	index      map[string]*entry  // the index
+	changeSeq  uint64             // Seq of this device's versions
+	idxSeq     uint64             // index change counter (what peers ask "since")
+	remote     map[int]map[string]entry
+	recvSeq    map[int]uint64          // highest index counter received from each peer
+	withheld   map[int]map[string]bool // per peer: paths the read filter held back
+	peerHeads  map[int][]cid.Cid       // per peer: its heads at its last answer, all held here
+	quarantine map[string]store.FileInfo
+	bytes      int64
+	scanAt     int64           // a scan is scheduled (0: none)
+	applyAt    int64           // a plan is scheduled (0: none)
+	duties     map[string]bool // witness acts already tried
+	earlyHeads []cid.Cid       // an adversary's heads right after setup, for back-dating
+	dutiesLen  int
+	dutiesAt   int64
+	cache      map[string]crdt.Verdict
+	cacheLen   int
+	cacheLog   *crdt.Log
+	digestVal  string
+	digestLog  *crdt.Log
+	digestLen  int
+}
+
+func (n *Node) String() string { return fmt.Sprintf("n%d", n.ID) }
+
+func (n *Node) clock() int64 { return epochMs + n.w.now + n.skewMs }
+
+func (w *World) newKey() (cryptoKey, peer.ID) {
+	var s [ed25519.SeedSize]byte
+	for i := range s {
+		s[i] = byte(w.Rand.Uint32())
+	}
+	k, err := crypto.UnmarshalEd25519PrivateKey(ed25519.NewKeyFromSeed(s[:]))
+	if err != nil {
+		panic(err) // a 64-byte key always unmarshals
+	}
+	id, err := peer.IDFromPrivateKey(k)
+	if err != nil {
+		panic(err)
+	}
+	return k, id
+}
+
+// setup makes the devices, the folder (node 0 is its founder), the members'
+// grants and devices, and every member's replica.
+func (w *World) setup() error {
+	o := w.Opt
+	for i := 0; i < o.Nodes; i++ {
+		n := &Node{w: w, ID: i, Honest: true, up: true, disk: map[string][]byte{}, undo: map[string]*[]byte{},
+			index: map[string]*entry{}, remote: map[int]map[string]entry{}, recvSeq: map[int]uint64{},
+			withheld: map[int]map[string]bool{}, peerHeads: map[int][]cid.Cid{}, quarantine: map[string]store.FileInfo{}}
+		n.userKey, n.user = w.newKey()
+		n.devKey, n.dev = w.newKey()
+		cert, err := crdt.CertifyDevice(n.userKey, n.dev)
+		if err != nil {
+			return err
+		}
+		n.cert = cert
+		w.Nodes = append(w.Nodes, n)
+	}
+	// The last devices are the adversaries, the ones before them the spares.
+	for i := o.Nodes - o.Faults.Adversaries; i < o.Nodes; i++ {
+		w.Nodes[i].Honest = false
+	}
+	for i := o.Nodes - o.Faults.Adversaries - o.Spares; i < o.Nodes-o.Faults.Adversaries; i++ {
+		w.Nodes[i].Spare = true
+	}
+	if o.Faults.Skew {
+		for _, n := range w.Nodes {
+			n.skewMs = w.Rand.Int64N(2*MaxSkewMs+1) - MaxSkewMs
+		}
+	}
+	for i := 0; i < o.Faults.SlowPeers && i+1 < o.Nodes; i++ {
+		w.Nodes[1+w.Rand.IntN(o.Nodes-1)].slow = true
+	}
+	f := w.Nodes[0]
+	f.store = crdt.NewMemStore()
+	nonce := make([]byte, 8)
+	for i := range nonce {
+		nonce[i] = byte(w.Rand.Uint32())
+	}
+	l, err := crdt.NewFolder(f.devKey, crdt.Genesis{Name: "sim", Founders: []crdt.DeviceCert{f.cert}, Nonce: nonce}, epochMs, f.store)
+	if err != nil {
+		return err
+	}
+	f.log = l
+	w.folder = l.Folder()
+	w.genesisRaw = l.OpsSince(nil)[0]
+	for _, name := range []string{"docs", "secret"} {
+		if _, err := l.Append(f.devKey, crdt.CreateFolder{Name: name}, epochMs); err != nil {
+			return err
+		}
+	}
+	for i, n := range w.Nodes[1:] {
+		if n.Spare {
+			continue
+		}
+		role := crdt.RoleEditor
+		switch {
+		case i == 0:
+			role = crdt.RoleManager
+		case !n.Honest && !o.RevokeAdversary:
+			role = crdt.RoleViewer
+		case n.Honest && i%5 == 4:
+			role = crdt.RoleViewer
+		}
+		if _, err := l.Append(f.devKey, crdt.Grant{Principal: crdt.UserPrincipal(n.user), Role: role}, epochMs); err != nil {
+			return err
+		}
+		if _, err := l.Append(n.devKey, crdt.AddDevice{Cert: n.cert}, epochMs); err != nil {
+			return err
+		}
+	}
+	if o.Witnesses > 0 {
+		var ws []peer.ID
+		for _, n := range w.Nodes[:min(o.Witnesses, o.Nodes)] {
+			ws = append(ws, n.dev)
+		}
+		if _, err := l.Append(f.devKey, crdt.DeclareWitnesses{Devices: ws}, epochMs); err != nil {
+			return err
+		}
+	}
+	all := l.OpsSince(nil)
+	for _, n := range w.Nodes[1:] {
+		n.store = crdt.NewMemStore()
+		rl, err := crdt.New(all[0], n.store)
+		if err != nil {
+			return err
+		}
+		if n.Spare {
+			// a spare holds only the genesis until it is invited
+		} else if _, err := rl.Merge(all[1:]); err != nil {
+			return err
+		}
+		n.log = rl
+		if !n.Honest {
+			n.earlyHeads = rl.Heads()
+		}
+	}
+	return nil
+}
+
+// --- messages ---
+
+type msgKind uint8
+
+const (
+	msgSyncReq msgKind = iota + 1
+	msgSyncResp
+)
+
+type message struct {
+	kind    msgKind
+	from    int
+	heads   []cid.Cid
+	since   uint64
+	ops     [][]byte
+	entries []entry
+	upTo    uint64
+}
+
+func (m *message) size() int64 {
+	s := int64(16 + 40*len(m.heads))
+	for _, o := range m.ops {
+		s += int64(len(o))
+	}
+	for _, e := range m.entries {
+		s += int64(len(e.Info.Path) + 64 + 44*len(e.Info.Version.Counters) + 40*len(e.Info.LogHeads))
+	}
+	return s
+}
+
+// linked reports whether a and b can talk now.
+func (w *World) linked(a, b *Node) bool {
+	if !a.up || !b.up {
+		return false
+	}
+	return w.side[a.ID] == w.side[b.ID] || w.bridge == a.ID || w.bridge == b.ID
+}
+
+// send puts m on the wire from n to peer to, with the network's faults.
+func (w *World) send(from, to *Node, m *message) {
+	if !w.linked(from, to) {
+		return
+	}
+	if m.kind == msgSyncResp {
+		w.checkPrivacy(from, to, m)
+	}
+	sz := m.size()
+	w.res.Messages++
+	w.res.Bytes += sz
+	from.bytes += sz
+	copies := 1
+	if !w.healed {
+		if w.Opt.LossP > 0 && w.Rand.Float64() < w.Opt.LossP {
+			copies = 0
+		} else if w.Opt.DupP > 0 && w.Rand.Float64() < w.Opt.DupP {
+			copies = 2
+		}
+	}
+	for c := 0; c < copies; c++ {
+		lat := w.Opt.LatencyMs
+		if w.Opt.JitterMs > 0 {
+			lat += w.Rand.Int64N(w.Opt.JitterMs)
+		}
+		if from.slow || to.slow {
+			lat *= 10
+		}
+		w.At(w.now+lat, "deliver", func() {
+			if !w.linked(from, to) {
+				return
+			}
+			to.bytes += sz
+			to.receive(m)
+		})
+	}
+}
+
+// tick: ask a few reachable peers for what they have.
+func (n *Node) tick() {
+	w := n.w
+	defer w.At(w.now+w.Opt.SyncEveryMs, "tick", n.tick)
+	if !n.up {
+		return
+	}
+	if !n.Honest && !w.healed {
+		n.misbehave()
+	}
+	if n.Honest {
+		n.witnessDuties()
+	}
+	var peers []*Node
+	for _, p := range w.Nodes {
+		if p != n && w.linked(n, p) {
+			peers = append(peers, p)
+		}
+	}
+	for k := 0; k < w.Opt.Fanout && len(peers) > 0; k++ {
+		i := w.Rand.IntN(len(peers))
+		p := peers[i]
+		peers = slices.Delete(peers, i, i+1)
+		// Our heads, plus the heads this peer reported last time (whose past
+		// we hold): a peer that lacks our newest ops still knows those, so it
+		// sends only what is new instead of its whole log.
+		heads := append(n.log.Heads(), n.peerHeads[p.ID]...)
+		w.send(n, p, &message{kind: msgSyncReq, from: n.ID, heads: heads, since: n.recvSeq[p.ID]})
+	}
+}
+
+func (n *Node) receive(m *message) {
+	w := n.w
+	switch m.kind {
+	case msgSyncReq:
+		if !n.Honest {
+			return // adversaries push, they do not serve
+		}
+		req := w.Nodes[m.from]
+		resp := &message{kind: msgSyncResp, from: n.ID, ops: n.log.OpsSince(m.heads), upTo: n.idxSeq, heads: n.log.Heads()}
+		// Entries the read filter held back from this peer are looked at
+		// again on every request: a grant may have let them through.
+		held := n.withheld[req.ID]
+		if held == nil {
+			held = map[string]bool{}
+			n.withheld[req.ID] = held
+		}
+		for _, p := range sortedKeys(n.index) {
+			e := n.index[p]
+			if e.Seq <= m.since && !held[p] {
+				continue
+			}
+			if w.hooks.MayRead(n.log, store.DeviceID(req.dev), p) {
+				resp.entries = append(resp.entries, *e)
+				delete(held, p)
+			} else {
+				held[p] = true
+			}
+		}
+		if len(resp.ops) == 0 && len(resp.entries) == 0 && resp.upTo == m.since {
+			return
+		}
+		w.send(n, req, resp)
+	case msgSyncResp:
+		changed := false
+		if len(m.ops) > 0 {
+			res, err := n.log.Merge(m.ops)
+			if err != nil {
+				w.violate("store", "%s merge: %v", n, err)
+			}
+			changed = res.Added > 0
+			w.Trace("merge", n.ID, res.Added, res.Pending, len(res.Rejected))
+		}
+		if len(m.heads) > 0 {
+			all := true
+			for _, h := range m.heads {
+				all = all && n.log.Has(h)
+			}
+			if all {
+				n.peerHeads[m.from] = m.heads
+			}
+		}
+		if m.upTo > n.recvSeq[m.from] {
+			n.recvSeq[m.from] = m.upTo
+		}
+		if len(m.entries) > 0 {
+			view := n.remote[m.from]
+			if view == nil {
+				view = map[string]entry{}
+				n.remote[m.from] = view
+			}
+			for _, e := range m.entries {
+				if old, ok := view[e.Info.Path]; !ok || old.Seq < e.Seq {
+					view[e.Info.Path] = e
+					changed = true
+				}
+			}
+		}
+		if changed && n.Honest && n.Spare && n.member() {
+			n.Spare = false
+		}
+		if changed && n.Honest && n.applyAt == 0 {
+			// Coalesce: one plan for everything that arrives in the next
+			// applyDelayMs, as a node batches index updates.
+			n.applyAt = w.now + applyDelayMs
+			w.At(n.applyAt, "apply", func() {
+				n.applyAt = 0
+				if n.up {
+					n.apply()
+				}
+			})
+		}
+	}
+}
+
+func (n *Node) member() bool {
+	_, ok := n.log.DeviceUser(n.dev)
+	return ok
+}
+
+// --- scanning and applying ---
+
+func contentID(fi store.FileInfo) string {
+	if fi.Deleted || len(fi.Chunks) == 0 {
+		return ""
+	}
+	return fi.Chunks[0].CID.KeyString()
+}
+
+// write is a user's change on disk (nil deletes): un-fsynced until the scan.
+func (n *Node) write(path string, b []byte) {
+	if _, ok := n.undo[path]; !ok {
+		if old, ok := n.disk[path]; ok {
+			n.undo[path] = &old
+		} else {
+			n.undo[path] = nil
+		}
+	}
+	if b == nil {
+		delete(n.disk, path)
+	} else {
+		n.disk[path] = b
+	}
+	if n.scanAt == 0 {
+		n.scanAt = n.w.now + 1 + n.w.Rand.Int64N(scanDelayMaxMs)
+		n.w.At(n.scanAt, "scan", func() {
+			if n.up {
+				n.scan()
+			}
+		})
+	}
+}
+
+// scan records disk changes as new versions (PutLocal semantics).
+func (n *Node) scan() {
+	w := n.w
+	n.scanAt = 0
+	n.undo = map[string]*[]byte{}
+	paths := sortedKeys(n.disk)
+	for _, p := range sortedKeys(n.index) {
+		if _, ok := n.disk[p]; !ok {
+			paths = append(paths, p)
+		}
+	}
+	slices.Sort(paths)
+	for _, p := range paths {
+		b, onDisk := n.disk[p]
+		old := n.index[p]
+		var fi store.FileInfo
+		switch {
+		case onDisk && (old == nil || old.Info.Deleted || contentID(old.Info) != w.putContent(b).KeyString()):
+			c := w.putContent(b)
+			fi = store.FileInfo{Path: p, Kind: store.KindFile, Size: int64(len(b)), Mode: 0o644,
+				Chunks: []store.ChunkRef{{CID: c, Size: uint32(len(b))}}}
+		case !onDisk && old != nil && !old.Info.Deleted:
+			fi = store.FileInfo{Path: p, Kind: store.KindFile, Deleted: true}
+		default:
+			continue
+		}
+		n.changeSeq++
+		fi.Author = store.DeviceID(n.dev)
+		fi.Seq = n.changeSeq
+		fi.ModTime = n.clock() * 1_000_000
+		if old != nil {
+			fi.Version = old.Info.Version.Update(fi.Author, fi.Seq)
+		} else {
+			fi.Version = store.VersionVector{}.Update(fi.Author, fi.Seq)
+		}
+		fi.LogHeads = n.log.Heads()
+		var fence uint64
+		if lk, ok := n.log.LockHolder(p); ok && lk.Device == n.dev {
+			fence = lk.Fence
+		}
+		n.idxSeq++
+		n.index[p] = &entry{Info: fi, Fence: fence, Seq: n.idxSeq}
+		v, _ := w.hooks.Verdict(n.log, fi.Author, fi.LogHeads, p, fence)
+		w.reg.record(fi, contentID(fi), n.Honest, n.Honest && v == crdt.VerdictAccept)
+		w.res.Changes++
+		w.Trace("version", n.ID, p, fi.Seq, fi.Deleted, v)
+	}
+}
+
+func (r *registry) record(fi store.FileInfo, content string, honest, admitted bool) {
+	k := versionKey(fi)
+	if _, ok := r.versions[k]; ok {
+		return
+	}
+	r.versions[k] = &verRec{info: fi, content: content, admitted: admitted, honest: honest}
+	r.verOrder = append(r.verOrder, k)
+}
+
+func toPlanVerdict(v crdt.Verdict) plan.Verdict {
+	switch v {
+	case crdt.VerdictAccept:
+		return plan.Accept
+	case crdt.VerdictReject:
+		return plan.Reject
+	}
+	return plan.Quarantine // quarantine, and conflict-copy verdicts: kept aside, never applied
+}
+
+// apply scans, plans against every announced version and executes the plan.
+func (n *Node) apply() {
+	w := n.w
+	n.scan()
+	var local []store.FileInfo
+	for _, p := range sortedKeys(n.index) {
+		e := n.index[p]
+		v, err := n.verdict(*e)
+		if err == nil && v != crdt.VerdictAccept {
+			// The version we hold lost its right (a concurrent denial reached
+			// us): keep it aside and let the plan pick among the others.
+			if !e.Info.Deleted {
+				n.quarantine[versionKey(e.Info)] = e.Info
+			}
+			continue
+		}
+		local = append(local, e.Info)
+	}
+	var remote []plan.Candidate
+	fences := map[string]uint64{}
+	seen := map[string]bool{}
+	for _, pid := range sortedIntKeys(n.remote) {
+		view := n.remote[pid]
+		for _, p := range sortedKeys(view) {
+			e := view[p]
+			k := versionKey(e.Info)
+			if seen[k] {
+				continue // the same version announced by several peers
+			}
+			v, err := n.verdict(e)
+			if err != nil {
+				continue // heads not here yet: judged when the ops arrive
+			}
+			seen[k] = true
+			remote = append(remote, plan.Candidate{Version: e.Info, Verdict: toPlanVerdict(v)})
+			fences[k] = e.Fence
+		}
+	}
+	acts := w.hooks.Plan(plan.Config{Local: store.DeviceID(n.dev), ShortID: shortID}, local, remote)
+	held := map[string]bool{}
+	for _, fi := range local {
+		held[fi.Path] = true
+	}
+	touched := map[string]bool{}
+	for _, a := range acts {
+		want := a.Want
+		if a.Op != plan.Quarantined {
+			touched[want.Path] = true
+		}
+		set := func() {
+			n.idxSeq++
+			n.index[want.Path] = &entry{Info: want, Fence: fences[versionKey(want)], Seq: n.idxSeq}
+		}
+		switch a.Op {
+		case plan.Fetch:
+			n.disk[want.Path] = w.content[contentID(want)]
+			n.bytes += want.Size
+			set()
+		case plan.Delete:
+			delete(n.disk, want.Path)
+			set()
+		case plan.Move:
+			n.disk[want.Path] = n.disk[a.From]
+			delete(n.disk, a.From)
+			set()
+		case plan.ConflictCopy:
+			w.res.Conflicts++
+			// As node/apply.go does: rename the local file onto CopyName,
+			// replacing whatever is there (see the report: ConflictName can
+			// repeat for two losers of one device within one second).
+			n.disk[a.CopyName] = n.disk[want.Path]
+			n.disk[want.Path] = w.content[contentID(want)]
+			n.bytes += want.Size
+			set()
+		case plan.Record:
+			set()
+		case plan.Quarantined:
+			n.quarantine[versionKey(want)] = want
+		}
+		w.Trace("act", n.ID, a.Op, want.Path, want.Seq, a.CopyName)
+	}
+	// A held version that lost its right and that no plan action replaced is
+	// removed from the tree (its bytes stay in quarantine).
+	for _, p := range sortedKeys(n.index) {
+		if held[p] || touched[p] {
+			continue
+		}
+		delete(n.index, p)
+		delete(n.disk, p)
+		w.Trace("unheld", n.ID, p)
+	}
+	if len(acts) > 0 {
+		n.scan() // conflict copies are new local files
+	}
+}
+
+// verdict judges e with the verdict hook, cached until the log changes.
+func (n *Node) verdict(e entry) (crdt.Verdict, error) {
+	if l := n.log.Len(); l != n.cacheLen || n.log != n.cacheLog {
+		n.cache = map[string]crdt.Verdict{}
+		n.cacheLen, n.cacheLog = l, n.log
+	}
+	k := versionKey(e.Info) + strconv.FormatUint(e.Fence, 10)
+	if v, ok := n.cache[k]; ok {
+		return v, nil
+	}
+	v, err := n.w.hooks.Verdict(n.log, e.Info.Author, e.Info.LogHeads, e.Info.Path, e.Fence)
+	if err == nil {
+		n.cache[k] = v
+	}
+	return v, err
+}
+
+// shortID names a device in conflict copies as node.ShortID does (the last
+// seven characters of the peer ID). plan's default, the first hex digits of
+// the ID bytes, is the same for every Ed25519 device.
+func shortID(d store.DeviceID) string {
+	s := peer.ID(d).String()
+	return s[max(0, len(s)-7):]
+}
+
+func sortedIntKeys[V any](m map[int]V) []int {
+	ks := make([]int, 0, len(m))
+	for k := range m {
+		ks = append(ks, k)
+	}
+	slices.Sort(ks)
+	return ks
+}
+
+// treeHash hashes this device's tree restricted to what viewer may read.
+func (n *Node) treeHash(viewer *Node) string {
+	h := blake3.New()
+	vu, ok := viewer.log.DeviceUser(viewer.dev)
+	for _, p := range sortedKeys(n.disk) {
+		if !ok || !viewer.log.Can(vu, crdt.ActionRead, p) {
+			continue
+		}
+		fmt.Fprintf(h, "%s\x00", p)
+		sum := blake3.Sum256(n.disk[p])
+		h.Write(sum[:])
+	}
+	return string(h.Sum(nil))
+}
+
+// indexMatchesDisk: every live index entry is on disk with its content and
+// nothing else is on disk.
+func (n *Node) indexMatchesDisk() bool {
+	live := 0
+	for p, e := range n.index {
+		if e.Info.Deleted {
+			continue
+		}
+		live++
+		b, ok := n.disk[p]
+		if !ok || n.w.putContent(b).KeyString() != contentID(e.Info) {
+			return false
+		}
+	}
+	return live == len(n.disk)
+}
+
+// --- crashes ---
+
+func (n *Node) crash() {
+	n.up = false
+	// Un-fsynced user writes are lost: the disk goes back to what the
+	// scanner last saw. The index and the log store are durable.
+	for _, p := range sortedKeys(n.undo) {
+		if old := n.undo[p]; old != nil {
+			n.disk[p] = *old
+		} else {
+			delete(n.disk, p)
+		}
+	}
+	n.undo = map[string]*[]byte{}
+	n.remote = map[int]map[string]entry{}
+	n.recvSeq = map[int]uint64{}
+	n.withheld = map[int]map[string]bool{}
+	n.peerHeads = map[int][]cid.Cid{}
+	n.scanAt = 0
+	n.applyAt = 0
+}
+
+func (n *Node) restart() {
+	n.up = true
+	l, err := crdt.Load(n.store)
+	if err != nil {
+		n.w.violate("store", "%s restart: load log: %v", n, err)
+		return
+	}
+	n.log = l
+}
