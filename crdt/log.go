@@ -551,24 +551,7 @@ func (l *Log) Append(dev Signer, body Body, time int64) (*Op, error) {
 	if err := body.validate(); err != nil {
 		return nil, err
 	}
-	author, err := peer.IDFromPublicKey(dev.GetPublic())
-	if err != nil {
-		return nil, fmt.Errorf("crdt: signer key: %w", err)
-	}
-	l.settle()
-	parents := l.Heads()
-	var seq uint64 = 1
-	if last := l.lastSeq[author]; last != nil {
-		seq = last.op.Seq + 1
-		parents = append(parents, last.op.ID)
-	}
-	var lamport uint64
-	for _, p := range parents {
-		if e := l.byKey[p.KeyString()]; e.op.Lamport > lamport {
-			lamport = e.op.Lamport
-		}
-	}
-	op, err := signOp(dev, l.folder, seq, parents, lamport+1, time, body)
+	op, err := l.Build(dev, body, time)
 	if err != nil {
 		return nil, err
 	}

@@ -259,17 +259,11 @@ func (p *propRun) forkFast(l *Log) *Log {
 	return r
 }
 
-// verifyEvery: one delivery batch in verifyEvery is decoded and verified.
-var verifyEvery = 10
-
-func runProperty(t *testing.T, w *propWorld, seed int64) {
-	p := &propRun{t: t, w: w, rng: rand.New(rand.NewSource(seed)), inviteBy: map[InviteID]int{}, decoded: map[string]*Op{}}
-	g := Genesis{Name: "prop", Founders: []DeviceCert{w.founder.cert}, Nonce: []byte(fmt.Sprint(seed))}
-	l0, err := NewFolder(w.founder.dev, g, 0, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	l0.cutEvery = 1
+// setupTeam gives every member of the world a random role on l0 (the first
+// three are editors or above and the lock witnesses), certifies their devices,
+// and forks the replicas of the run from the result.
+func (p *propRun) setupTeam(l0 *Log) {
+	t, w := p.t, p.w
 	var wit []UserID
 	for i, m := range w.members {
 		r := p.role()
@@ -289,6 +283,20 @@ func runProperty(t *testing.T, w *propWorld, seed int64) {
 	for i := 1; i < propReplicas; i++ {
 		p.reps = append(p.reps, p.forkFast(l0))
 	}
+}
+
+// verifyEvery: one delivery batch in verifyEvery is decoded and verified.
+var verifyEvery = 10
+
+func runProperty(t *testing.T, w *propWorld, seed int64) {
+	p := &propRun{t: t, w: w, rng: rand.New(rand.NewSource(seed)), inviteBy: map[InviteID]int{}, decoded: map[string]*Op{}}
+	g := Genesis{Name: "prop", Founders: []DeviceCert{w.founder.cert}, Nonce: []byte(fmt.Sprint(seed))}
+	l0, err := NewFolder(w.founder.dev, g, 0, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	l0.cutEvery = 1
+	p.setupTeam(l0)
 	for step := 0; step < propSteps; step++ {
 		if p.pick(4) == 0 {
 			src, dst := p.pick(propReplicas), p.pick(propReplicas)

@@ -975,25 +975,7 @@ func genDAG(t *testing.T, w *propWorld, seed int64) (*propRun, []*Op) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var wit []UserID
-	for i, m := range w.members {
-		r := p.role()
-		if i < 3 {
-			r = RoleEditor + Role(p.pick(3))
-			wit = append(wit, m.did)
-		}
-		must(t, l0, w.founder, Grant{Principal: UserPrincipal(m.uid), Role: r})
-		must(t, l0, m, AddDevice{Cert: m.cert})
-	}
-	must(t, l0, w.founder, DeclareWitnesses{Devices: wit})
-	for _, raw := range l0.OpsSince(nil) {
-		op, _ := l0.Get(opCID(raw))
-		p.decoded[op.ID.KeyString()] = op
-	}
-	p.reps = []*Log{l0}
-	for i := 1; i < propReplicas; i++ {
-		p.reps = append(p.reps, p.forkFast(l0))
-	}
+	p.setupTeam(l0)
 	for step := 0; step < diffSteps; step++ {
 		switch k := p.pick(20); {
 		case k < 4:
