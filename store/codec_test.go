@@ -377,12 +377,7 @@ func headerOf(fi FileInfo) FileInfo {
 }
 
 func TestWalkHeadersMatchesWalk(t *testing.T) {
-	db, err := Open(t.TempDir())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer db.Close()
-	idx := db.Folder("f")
+	idx := openTestIndex(t, "f")
 	b := idx.Batch()
 	for _, fi := range codecSamples() {
 		b.Put(fi)

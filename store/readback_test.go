@@ -209,12 +209,7 @@ func TestReadChunkDoesNotFollowSymlinksOutOfRoot(t *testing.T) {
 
 func TestReadChunkFromHonoursTheFilter(t *testing.T) {
 	root := t.TempDir()
-	db, err := Open(t.TempDir())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer db.Close()
-	idx := db.Folder("f")
+	idx := openTestIndex(t, "f")
 	data := []byte("secret design")
 	for _, p := range []string{"design/a.txt", "public/b.txt"} {
 		os.MkdirAll(filepath.Join(root, filepath.Dir(p)), 0o755)

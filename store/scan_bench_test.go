@@ -24,14 +24,18 @@ func benchFolder(b *testing.B, bigFiles, bigSize, smallFiles, smallSize int) (st
 	return root, total
 }
 
-func openBenchIndex(b *testing.B) *FolderIndex {
-	b.Helper()
-	db, err := Open(filepath.Join(b.TempDir(), fmt.Sprintf("index-%d", b.N)))
+func openBenchIndex(b *testing.B) *FolderIndex { return openTestIndex(b, "bench") }
+
+// openTestIndex opens a real goleveldb index in a temporary directory, closed
+// when the test ends, and returns one folder of it.
+func openTestIndex(tb testing.TB, folder string) *FolderIndex {
+	tb.Helper()
+	db, err := Open(tb.TempDir())
 	if err != nil {
-		b.Fatal(err)
+		tb.Fatal(err)
 	}
-	b.Cleanup(func() { db.Close() })
-	return db.Folder("bench")
+	tb.Cleanup(func() { db.Close() })
+	return db.Folder(folder)
 }
 
 // BenchmarkColdScan scans a folder into a new index: 4 files of 8 MiB and

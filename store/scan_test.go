@@ -585,12 +585,7 @@ func TestScanFileVanishingDuringHashIsTombstoned(t *testing.T) {
 
 func TestScanRefusesChangesToGuardedSharedVersions(t *testing.T) {
 	root := t.TempDir()
-	db, err := Open(t.TempDir())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer db.Close()
-	idx := db.Folder("f")
+	idx := openTestIndex(t, "f")
 	for _, p := range []string{"shared.txt", "gone.txt", "mine.txt"} {
 		os.WriteFile(filepath.Join(root, p), []byte("v1 "+p), 0o644)
 	}
@@ -632,12 +627,7 @@ func TestScanRefusesChangesToGuardedSharedVersions(t *testing.T) {
 
 func TestScanWithoutMarkerRecordsNoDeletion(t *testing.T) {
 	root := t.TempDir()
-	db, err := Open(t.TempDir())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer db.Close()
-	idx := db.Folder("f")
+	idx := openTestIndex(t, "f")
 	os.Mkdir(filepath.Join(root, MarkerName), 0o755)
 	os.WriteFile(filepath.Join(root, "a.txt"), []byte("a"), 0o644)
 	cfg := ScanConfig{Root: root, Device: "d", RequireMarker: true}
