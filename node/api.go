@@ -36,6 +36,10 @@ type APIInfo struct {
 	Token string `json:"token"`
 }
 
+// apiRoutes are the groups of calls other files of this package add to the
+// control API (each file registers its own in an init function).
+var apiRoutes []func(a *API, mux *http.ServeMux)
+
 // API is the daemon's control API: HTTP+JSON on a loopback address, every
 // request authenticated by the token in APIFile. docs/api.md lists the calls.
 type API struct {
@@ -70,6 +74,9 @@ func (n *Node) StartAPI(addr string) (*API, error) {
 	mux.HandleFunc("POST /v1/folders", a.addFolder)
 	mux.HandleFunc("POST /v1/folders/{id}/invites", a.invite)
 	mux.HandleFunc("POST /v1/join", a.join)
+	for _, register := range apiRoutes {
+		register(a, mux)
+	}
 	a.srv = &http.Server{Handler: a.auth(mux), ReadHeaderTimeout: apiReadTimout}
 	info, _ := json.Marshal(APIInfo{Addr: ln.Addr().String(), Token: a.token})
 	if err := writeFileAtomic(filepath.Join(n.cfg.Home, APIFile), info, 0o600); err != nil {
