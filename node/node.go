@@ -56,6 +56,7 @@ type Config struct {
 	MDNS        bool            // LAN discovery
 	DHT         bool            // WAN discovery through meshfold's DHT
 	DHTServer   bool            // answer DHT queries
+	Relays      []peer.AddrInfo // circuit relays to reserve slots on when not publicly reachable
 	Heartbeat   time.Duration   // 0: DefaultHeartbeat
 	Logger      *slog.Logger
 }
