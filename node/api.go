@@ -235,7 +235,8 @@ func (a *API) join(w http.ResponseWriter, r *http.Request) {
 		apiError(w, http.StatusBadRequest, err)
 		return
 	}
-	apiJSON(w, map[string]string{"id": f.ID()})
+	access, request := f.access() // "pending" with an invitation that needs approval
+	apiJSON(w, map[string]string{"id": f.ID(), "access": access, "request": request})
 }
 
 // ParseRole reads a role name as users type it.

@@ -441,7 +441,8 @@ func (n *Node) Op(folder string, c cid.Cid) ([]byte, error) {
 	return op.Raw, nil
 }
 
-// IsMember answers log sync: only live member devices may read the log.
+// IsMember answers log sync: only live member devices may read the log, and
+// the devices whose access request is not approved (to learn the answer).
 func (n *Node) IsMember(folder string, p peer.ID) bool {
 	f, err := n.folder(folder)
 	if err != nil {
@@ -450,7 +451,7 @@ func (n *Node) IsMember(folder string, p peer.ID) bool {
 	f.logMu.Lock()
 	defer f.logMu.Unlock()
 	_, ok := f.rlog.DeviceUser(p)
-	return ok
+	return ok || f.isRequester(p)
 }
 
 // ShortID is the short form of a device ID used in logs and conflict names.
