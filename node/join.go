@@ -33,9 +33,9 @@ type InviteOptions struct {
 // Invite records an invitation in the folder's log and returns its key: only
 // the key's public half is in the log; the key string carries the secret.
 func (n *Node) Invite(folderID string, o InviteOptions) (join.Key, error) {
-	f, ok := n.Folder(folderID)
-	if !ok {
-		return join.Key{}, fmt.Errorf("folder %s: %w", folderID, ErrUnknownFolder)
+	f, err := n.ResolveFolder(folderID) // an ID, a unique ID suffix or the local directory
+	if err != nil {
+		return join.Key{}, err
 	}
 	secret, pub, err := crypto.GenerateEd25519Key(nil)
 	if err != nil {

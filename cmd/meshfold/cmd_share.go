@@ -74,7 +74,7 @@ single string to send to the person you invite, who runs
 				Key string `json:"key"`
 			}
 			req := map[string]any{"role": role, "path": path, "uses": uses, "expires": expires, "approval": approval}
-			if err := c.call("POST", "/v1/folders/"+args[0]+"/invites", req, &out); err != nil {
+			if err := c.call("POST", folderPath(args[0])+"/invites", req, &out); err != nil {
 				return err
 			}
 			if asJSON {
