@@ -349,7 +349,7 @@ func (f *Folder) isRequester(p peer.ID) bool {
 func (f *Folder) appendOp(what string, body crdt.Body) (*crdt.Op, error) {
 	op, err := f.AppendOp(body)
 	if err != nil {
-		return nil, fmt.Errorf("%s: %w: %v", what, ErrRefused, err)
+		return nil, fmt.Errorf("%s: %w: %w", what, ErrRefused, err)
 	}
 	return op, nil
 }
