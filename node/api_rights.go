@@ -2,7 +2,10 @@ package node
 
 import (
 	"errors"
+	"fmt"
 	"net/http"
+
+	"github.com/libp2p/go-libp2p/core/peer"
 
 	"github.com/meshfold/meshfold/crdt"
 )
@@ -22,6 +25,8 @@ func init() {
 		mux.HandleFunc("POST /v1/folders/{id}/policy", a.policy)
 		mux.HandleFunc("GET /v1/folders/{id}/requests", a.requests)
 		mux.HandleFunc("POST /v1/folders/{id}/requests/{req}", a.settle)
+		mux.HandleFunc("POST /v1/devices", a.addDevice)
+		mux.HandleFunc("POST /v1/devices/link", a.linkDevice)
 	})
 }
 
@@ -244,4 +249,60 @@ func (a *API) settle(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	apiJSON(w, map[string]string{})
+}
+
+type addDeviceReq struct {
+	Device string `json:"device"` // the new device's ID
+}
+
+func (a *API) addDevice(w http.ResponseWriter, r *http.Request) {
+	var req addDeviceReq
+	if !decode(w, r, &req) {
+		return
+	}
+	dev, err := peer.Decode(req.Device)
+	if err != nil {
+		apiError(w, http.StatusBadRequest, fmt.Errorf("%q is not a device ID: %w", req.Device, err))
+		return
+	}
+	key, err := a.n.AddDevice(dev)
+	if err != nil {
+		rightsError(w, err)
+		return
+	}
+	apiJSON(w, map[string]string{"key": key.String()})
+}
+
+type linkDeviceReq struct {
+	Key  string `json:"key"`
+	Path string `json:"path"` // the directory the folders go under
+}
+
+func (a *API) linkDevice(w http.ResponseWriter, r *http.Request) {
+	var req linkDeviceReq
+	if !decode(w, r, &req) {
+		return
+	}
+	key, err := ParseDeviceKey(req.Key)
+	if err != nil {
+		apiError(w, http.StatusBadRequest, err)
+		return
+	}
+	if req.Path == "" {
+		apiError(w, http.StatusBadRequest, errors.New("path is required"))
+		return
+	}
+	fs, err := a.n.LinkDevice(r.Context(), key, req.Path)
+	if err != nil {
+		apiError(w, http.StatusBadRequest, err)
+		return
+	}
+	out := struct {
+		User    string              `json:"user"`
+		Folders []map[string]string `json:"folders"`
+	}{User: key.Cert.User.String(), Folders: []map[string]string{}}
+	for _, f := range fs {
+		out.Folders = append(out.Folders, map[string]string{"id": f.ID(), "root": f.Root()})
+	}
+	apiJSON(w, out)
 }

@@ -289,3 +289,42 @@ func TestE2ELinksAndRequests(t *testing.T) {
 		t.Fatalf("requests still listed after settling:\n%s", out)
 	}
 }
+
+// TestE2ELinkSecondDevice: a second device of the same user is certified by
+// the first, links with the printed key, syncs the user's folders with the
+// user's rights (its edits spread as the owner's), and keeps acting for the
+// user after a restart.
+func TestE2ELinkSecondDevice(t *testing.T) {
+	a, a2 := startDaemon(t, "laptop"), startDaemon(t, "desktop")
+	dirA, base := filepath.Join(t.TempDir(), "work"), t.TempDir()
+	write(t, dirA, "notes.txt", "my notes")
+	a.cli("folder", "add", dirA)
+	id := folderID(t, a)
+	user := a.user()
+	a2.fails("not a valid device key", "device", "link", "mfdev1-garbage", base)
+	a.fails("not a device ID", "device", "add", "nope")
+	key := a.cli("device", "add", a2.status().Device)
+	third := startDaemon(t, "stranger")
+	third.fails("certifies another device", "device", "link", key, base)
+	out := a2.cli("device", "link", key, base)
+	if !strings.Contains(out, user) {
+		t.Fatalf("link output does not name the user:\n%s", out)
+	}
+	dirA2 := filepath.Join(base, "work")
+	waitUntil(t, "the notes on the second device", hasContent(dirA2, "notes.txt", "my notes"))
+	write(t, dirA2, "from-desktop.txt", "written on the second device")
+	waitUntil(t, "the second device's file on the first", hasContent(dirA, "from-desktop.txt", "written on the second device"))
+	var rep node.MembersReport
+	if err := json.Unmarshal([]byte(a.cli("members", id, "--json")), &rep); err != nil {
+		t.Fatal(err)
+	}
+	if len(rep.Members) != 1 || rep.Members[0].User != user || len(rep.Members[0].Devices) != 2 {
+		t.Fatalf("members after linking: %+v", rep.Members)
+	}
+	a2.fails("holds no user key", "device", "add", third.status().Device)
+	a2.stop()
+	a2.start()
+	if got := a2.user(); got != user {
+		t.Fatalf("after a restart the linked device acts for %s, want %s", got, user)
+	}
+}
