@@ -64,6 +64,7 @@ func TestE2ETeamSpaceRestrictedDesign(t *testing.T) {
 	dirA, dirB, dirC := t.TempDir(), filepath.Join(t.TempDir(), "b"), filepath.Join(t.TempDir(), "c")
 	write(t, dirA, "readme.txt", "team readme")
 	write(t, dirA, "Design/logo.svg", "<svg>logo</svg>")
+	write(t, dirA, "Reports/q1.txt", "first quarter")
 	a.cli("folder", "add", dirA)
 	id := folderID(t, a)
 	a.cli("restrict", id, "Design")
@@ -153,6 +154,29 @@ func TestE2ETeamSpaceRestrictedDesign(t *testing.T) {
 	if err := absent(dirB, "Design/v2.txt"); err != nil {
 		t.Fatal(err)
 	}
+
+	// Restricting a folder members already receive stops its flow from then
+	// on; the name shows as no access.
+	waitUntil(t, "the report on the outsider", hasContent(dirB, "Reports/q1.txt", "first quarter"))
+	a.cli("restrict", id, filepath.Join(dirA, "Reports")) // a local path names the subfolder too
+	waitUntil(t, "Reports listed as no access on the outsider", func() error {
+		f, err := b.folderStatus(id)
+		if err != nil {
+			return err
+		}
+		if !slices.Equal(f.NoAccess, []string{"Design", "Reports"}) {
+			return fmt.Errorf("no access %v", f.NoAccess)
+		}
+		return nil
+	})
+	write(t, dirA, "Reports/q2.txt", "second quarter")
+	write(t, dirA, "after-restrict.txt", "later")
+	waitUntil(t, "a later file on the outsider", hasContent(dirB, "after-restrict.txt", "later"))
+	if err := absent(dirB, "Reports/q2.txt"); err != nil {
+		t.Fatal(err)
+	}
+	a.cli("unrestrict", id, "Reports")
+	waitUntil(t, "the report written while restricted, after unrestrict", hasContent(dirB, "Reports/q2.txt", "second quarter"))
 
 	// Changing the designer's root role to viewer takes write access away:
 	// the designer's edit of the readme no longer spreads.
