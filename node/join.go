@@ -45,15 +45,14 @@ func (n *Node) Invite(folderID string, o InviteOptions) (join.Key, error) {
 	if err != nil {
 		return join.Key{}, err
 	}
-	var node crdt.NodeID
-	if o.Path != "" {
-		var found bool
-		f.logMu.Lock()
-		node, found = f.rlog.NodeAt(o.Path)
-		f.logMu.Unlock()
-		if !found {
-			return join.Key{}, fmt.Errorf("%q is not a folder the log knows of", o.Path)
-		}
+	// A subfolder without a folder node in the log gets one (rights.go).
+	sub, err := f.SubPath(o.Path)
+	if err != nil {
+		return join.Key{}, err
+	}
+	node, err := f.ensureNode(sub)
+	if err != nil {
+		return join.Key{}, err
 	}
 	body := crdt.CreateInvite{Key: pubRaw, Role: o.Role, Node: node, MaxUses: max(o.Uses, 1), Approval: o.Approval}
 	if o.Expires > 0 {

@@ -164,6 +164,23 @@ func TestRightsOnOneFolder(t *testing.T) {
 	if rep, _ := f.Members(""); rep.Policy != "editors" {
 		t.Fatalf("policy %q", rep.Policy)
 	}
+	// An invitation to a subfolder gives it a folder node if it has none.
+	os.MkdirAll(filepath.Join(dir, "Shared"), 0o755)
+	if _, err := n.Invite(f.ID(), InviteOptions{Role: crdt.RoleViewer, Path: "Shared"}); err != nil {
+		t.Fatal(err)
+	}
+	f.Log(func(l *crdt.Log) error {
+		if _, ok := l.NodeAt("Shared"); !ok {
+			t.Fatal("inviting to a subfolder did not create its folder node")
+		}
+		return nil
+	})
+	if _, err := n.Invite(f.ID(), InviteOptions{Role: crdt.RoleViewer, Path: "../x"}); !errors.Is(err, ErrBadPath) {
+		t.Fatalf("inviting outside the folder: %v", err)
+	}
+	if _, err := n.Invite(f.ID(), InviteOptions{Role: crdt.RoleViewer, Path: "Missing"}); !errors.Is(err, ErrNotADirectory) {
+		t.Fatalf("inviting to a missing subfolder: %v", err)
+	}
 	if _, err := ParsePolicy("everyone"); err == nil {
 		t.Fatal("an unknown policy parsed")
 	}
