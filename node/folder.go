@@ -150,9 +150,13 @@ func (f *Folder) Log(fn func(*crdt.Log) error) error {
 // the runner so peers hear of it.
 func (f *Folder) AppendOp(body crdt.Body) (*crdt.Op, error) {
 	f.logMu.Lock()
-	before := f.readScopeLocked()
+	track := mayChangeReads(body)
+	var before string
+	if track {
+		before = f.readScopeLocked()
+	}
 	op, err := f.rlog.Append(f.n.key, body, time.Now().UnixMilli())
-	changed := err == nil && f.readScopeLocked() != before
+	changed := track && err == nil && f.readScopeLocked() != before
 	f.logMu.Unlock()
 	if changed {
 		f.rightsChanged()

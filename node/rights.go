@@ -627,3 +627,16 @@ func (f *Folder) rightsChanged() {
 	f.mu.Unlock()
 	f.log.Info("this device's read rights changed; pulling the index again")
 }
+
+// mayChangeReads reports whether an op of this kind can change what a user
+// may read (so AppendOp need not fingerprint the read scope for the others:
+// locks, links, invitations, requests, policy, witnesses).
+func mayChangeReads(body crdt.Body) bool {
+	switch body.(type) {
+	case crdt.SetPolicy, crdt.CreateInvite, crdt.RevokeInvite, crdt.RequestAccess, crdt.Deny, crdt.DeclareWitnesses,
+		crdt.LockRequest, crdt.LockAck, crdt.LockRelease, crdt.LockBreak, crdt.LockExpire,
+		crdt.CreateLink, crdt.SuspendLink, crdt.ResumeLink, crdt.RevokeLink:
+		return false
+	}
+	return true
+}
