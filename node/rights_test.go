@@ -3,13 +3,22 @@ package node
 import (
 	"context"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"slices"
+	"strings"
 	"testing"
 
+	"github.com/ipfs/go-cid"
+	"github.com/libp2p/go-libp2p/core/peer"
+
 	"github.com/meshfold/meshfold/crdt"
+	"github.com/meshfold/meshfold/protocol/chunks"
+	"github.com/meshfold/meshfold/protocol/index"
 	"github.com/meshfold/meshfold/protocol/join"
+	"github.com/meshfold/meshfold/protocol/logsync"
+	"github.com/meshfold/meshfold/store"
 )
 
 func TestResolveFolder(t *testing.T) {
@@ -283,5 +292,90 @@ func TestAccessRequestsAndRestriction(t *testing.T) {
 	err = fb.Grant(b.User().String(), crdt.RoleViewer, "Design")
 	if !errors.Is(err, ErrRefused) || !errors.Is(err, crdt.ErrUnauthorized) {
 		t.Fatalf("an editor granting: %v", err)
+	}
+}
+
+// TestServersWithholdRestrictedAndPending asks a member's servers directly:
+// a member outside a restricted folder gets none of its index entries or
+// chunks; a device whose access request is pending may read the log (to
+// learn the answer) but gets no index entry and no chunk at all.
+func TestServersWithholdRestrictedAndPending(t *testing.T) {
+	a := testNode(t, "a")
+	dir := t.TempDir()
+	os.MkdirAll(filepath.Join(dir, "Design"), 0o755)
+	secret := randomBytes(5, 300<<10)
+	os.WriteFile(filepath.Join(dir, "Design", "secret.bin"), secret, 0o644)
+	os.WriteFile(filepath.Join(dir, "open.txt"), []byte("open"), 0o644)
+	fa, err := a.CreateFolder(dir, "team")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := fa.Restrict("Design", false); err != nil {
+		t.Fatal(err)
+	}
+	signed := func(p string) store.FileInfo {
+		var fi store.FileInfo
+		eventually(t, "the signed index entry of "+p, func() error {
+			var ok bool
+			fi, ok, err = fa.idx.Get(p)
+			if err != nil || !ok || len(fi.Signature) == 0 {
+				return fmt.Errorf("not signed yet (%v)", err)
+			}
+			return nil
+		})
+		return fi
+	}
+	secretFI, openFI := signed("Design/secret.bin"), signed("open.txt")
+	b := testNode(t, "b", a.AddrInfo())
+	share(t, a, fa, b, crdt.RoleEditor, filepath.Join(t.TempDir(), "b"))
+	key, err := a.Invite(fa.ID(), InviteOptions{Role: crdt.RoleViewer, Approval: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := testNode(t, "c", a.AddrInfo())
+	if _, err := c.Join(context.Background(), key, filepath.Join(t.TempDir(), "c")); err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	entries := func(x *Node) []string {
+		var paths []string
+		index.Open(ctx, x.Host(), a.ID(), index.Request{Folder: fa.ID(), Device: store.DeviceID(a.ID())}, nil, func(fi store.FileInfo) error {
+			paths = append(paths, fi.Path)
+			return nil
+		})
+		return paths
+	}
+	chunksOf := func(x *Node, fi store.FileInfo) int {
+		var cids []cid.Cid
+		for _, ch := range fi.Chunks {
+			cids = append(cids, ch.CID)
+		}
+		n := 0
+		chunks.Fetch(ctx, chunks.FetchOptions{Folder: fa.ID(), Open: chunks.OpenWith(x.Host())}, cids, []peer.ID{a.ID()},
+			func(cid.Cid, []byte) error { n++; return nil })
+		return n
+	}
+	if got := entries(b); !slices.Contains(got, "open.txt") || slices.ContainsFunc(got, func(p string) bool { return strings.HasPrefix(p, "Design") }) {
+		t.Fatalf("the member outside Design received index entries %v", got)
+	}
+	if n := chunksOf(b, secretFI); n != 0 {
+		t.Fatalf("the member outside Design received %d chunks of its file", n)
+	}
+	if n := chunksOf(b, openFI); n != len(openFI.Chunks) {
+		t.Fatalf("the member received %d of %d chunks of an open file", n, len(openFI.Chunks))
+	}
+	if got := entries(c); len(got) != 0 {
+		t.Fatalf("a pending requester received index entries %v", got)
+	}
+	if n := chunksOf(c, openFI); n != 0 {
+		t.Fatalf("a pending requester received %d chunks", n)
+	}
+	ops, err := logsync.Open(ctx, c.Host(), a.ID(), fa.ID(), nil, logsync.PullFuncs{
+		Have:    func(cid.Cid) bool { return false },
+		Parents: func([]byte) ([]cid.Cid, error) { return nil, nil },
+		Deliver: func(cid.Cid, []byte) error { return nil },
+	})
+	if err != nil || ops == 0 {
+		t.Fatalf("a pending requester could not read the log to learn the answer: %d ops, %v", ops, err)
 	}
 }
