@@ -415,15 +415,28 @@ func (f *Folder) Revoke(who, path string) error {
 	if err != nil {
 		return err
 	}
-	pr, err := f.snapshot().principal(who)
+	x := f.snapshot()
+	pr, err := x.principal(who)
 	if err != nil {
 		return err
 	}
 	f.logMu.Lock()
 	node, ok := f.rlog.NodeAt(p)
 	f.logMu.Unlock()
-	if !ok {
-		return fmt.Errorf("revoke: %s has no grant on %q", who, p)
+	granted := slices.ContainsFunc(x.s.Grants, func(g crdt.SnapGrant) bool { return ok && g.Node == node && g.Principal == pr })
+	if !granted {
+		var where []string
+		for _, g := range x.s.Grants {
+			if g.Principal == pr {
+				if gp, ok := x.path(g.Node); ok {
+					where = append(where, "/"+gp)
+				}
+			}
+		}
+		if len(where) == 0 {
+			return fmt.Errorf("revoke: %s has no grant in this folder", who)
+		}
+		return fmt.Errorf("revoke: %s has no grant on /%s (its grants are on %s; revoke with --path there)", who, p, strings.Join(where, ", "))
 	}
 	_, err = f.appendOp("revoke", crdt.Revoke{Principal: pr, Node: node})
 	return err

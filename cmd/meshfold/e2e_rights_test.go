@@ -205,6 +205,7 @@ func TestE2ETeamSpaceRestrictedDesign(t *testing.T) {
 	a.fails("not inside the folder", "members", id, "--path", "/etc")
 	a.fails("no such subfolder", "restrict", id, "Missing")
 	a.fails("unknown policy", "policy", id, "everyone")
+	a.fails("its grants are on /Design; revoke with --path there", "revoke", id, "group:Design")
 	a.fails("already exists", "group", "create", id, "Design")
 	a.fails("no such access request", "approve", id, "bafyNope")
 	c.fails("refused", "policy", id, "owners")
