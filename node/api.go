@@ -208,7 +208,9 @@ func (a *API) invite(w http.ResponseWriter, r *http.Request) {
 		apiError(w, http.StatusBadRequest, err)
 		return
 	}
-	apiJSON(w, map[string]string{"key": key.String()})
+	f, _ := a.n.Folder(key.Folder.String())
+	approval := f != nil && f.InviteNeedsApproval(key.Invite) // set by the daemon for a role the issuer cannot grant
+	apiJSON(w, map[string]any{"key": key.String(), "approval": approval})
 }
 
 type joinReq struct {

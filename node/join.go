@@ -27,7 +27,7 @@ type InviteOptions struct {
 	Path     string        // the subfolder it grants access to; "" is the whole folder
 	Uses     uint32        // how many devices may join with it; 0 means 1
 	Expires  time.Duration // 0: never
-	Approval bool          // joins wait for a manager's approval
+	Approval bool          // joins wait for a manager's approval (also set for a role the issuer cannot grant)
 }
 
 // Invite records an invitation in the folder's log and returns its key: only
@@ -59,8 +59,14 @@ func (n *Node) Invite(folderID string, o InviteOptions) (join.Key, error) {
 		body.ExpiresAt = time.Now().Add(o.Expires).UnixMilli()
 	}
 	op, err := f.AppendOp(body)
+	if errors.Is(err, crdt.ErrUnauthorized) && !body.Approval {
+		// A role the issuer cannot grant directly: joins with the key become
+		// access requests a manager who may grant it settles.
+		body.Approval = true
+		op, err = f.AppendOp(body)
+	}
 	if err != nil {
-		return join.Key{}, err
+		return join.Key{}, fmt.Errorf("invite: %w", err)
 	}
 	return join.Key{Folder: f.rlog.Folder(), Invite: []byte(crdt.RefOf(op.ID)), Secret: secret, Addrs: []peer.AddrInfo{n.AddrInfo()}}, nil
 }

@@ -653,3 +653,16 @@ func mayChangeReads(body crdt.Body) bool {
 	}
 	return true
 }
+
+// InviteNeedsApproval reports whether joins with the invitation id (a key's
+// Invite bytes) wait for a manager's approval.
+func (f *Folder) InviteNeedsApproval(id []byte) bool {
+	f.logMu.Lock()
+	defer f.logMu.Unlock()
+	for _, inv := range f.rlog.Invites() {
+		if string(inv.ID) == string(id) {
+			return inv.Approval
+		}
+	}
+	return false
+}

@@ -293,6 +293,30 @@ func TestAccessRequestsAndRestriction(t *testing.T) {
 	if !errors.Is(err, ErrRefused) || !errors.Is(err, crdt.ErrUnauthorized) {
 		t.Fatalf("an editor granting: %v", err)
 	}
+
+	// An editor who may not manage cannot invite at all; once editors manage
+	// access, an editor invites viewers directly, and an invitation for a
+	// role it cannot grant becomes one that needs approval.
+	if _, err := b.Invite(fb.ID(), InviteOptions{Role: crdt.RoleViewer}); !errors.Is(err, crdt.ErrUnauthorized) {
+		t.Fatalf("an editor inviting under the managers policy: %v", err)
+	}
+	if err := fa.SetPolicy(crdt.PolicyEditors); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, "the editors policy on b", func() error {
+		if rep, _ := fb.Members(""); rep.Policy != "editors" {
+			return errors.New(rep.Policy)
+		}
+		return nil
+	})
+	kv, err := b.Invite(fb.ID(), InviteOptions{Role: crdt.RoleViewer})
+	if err != nil || fb.InviteNeedsApproval(kv.Invite) {
+		t.Fatalf("an editor inviting a viewer: approval %v, %v", fb.InviteNeedsApproval(kv.Invite), err)
+	}
+	ke, err := b.Invite(fb.ID(), InviteOptions{Role: crdt.RoleEditor})
+	if err != nil || !fb.InviteNeedsApproval(ke.Invite) {
+		t.Fatalf("an editor inviting an editor: approval %v, %v", fb.InviteNeedsApproval(ke.Invite), err)
+	}
 }
 
 // TestServersWithholdRestrictedAndPending asks a member's servers directly:

@@ -63,7 +63,9 @@ func newInviteCommand() *cobra.Command {
 		Short: "Create an invitation key that lets someone join a folder",
 		Long: `invite records an invitation in the folder's log and prints its key: a
 single string to send to the person you invite, who runs
-'meshfold join <key> <dir>'. Only the key's public half is in the log.`,
+'meshfold join <key> <dir>'. Only the key's public half is in the log.
+With --approval, or for a role you may not grant yourself, joins wait as
+access requests that a manager settles ('meshfold requests', 'approve', 'deny').`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			c, err := newClient(home)
@@ -71,7 +73,8 @@ single string to send to the person you invite, who runs
 				return err
 			}
 			var out struct {
-				Key string `json:"key"`
+				Key      string `json:"key"`
+				Approval bool   `json:"approval"`
 			}
 			req := map[string]any{"role": role, "path": path, "uses": uses, "expires": expires, "approval": approval}
 			if err := c.call("POST", folderPath(args[0])+"/invites", req, &out); err != nil {
@@ -81,6 +84,9 @@ single string to send to the person you invite, who runs
 				return printJSON(cmd.OutOrStdout(), out)
 			}
 			fmt.Fprintln(cmd.OutOrStdout(), out.Key)
+			if out.Approval && !approval {
+				fmt.Fprintf(cmd.ErrOrStderr(), "note: you may not grant %s directly: joins with this key wait for the approval of a manager who may ('meshfold requests')\n", role)
+			}
 			return nil
 		},
 	}
