@@ -362,8 +362,8 @@ func newSettleCommand(approve bool) func() *cobra.Command {
 		cmd := &cobra.Command{
 			Use:   use + " <folder> <request>",
 			Short: short,
-			Long: short + `. <request> is its ID as 'meshfold requests' shows it, or a
-unique end of it.
+			Long: short + `.
+<request> is its ID as 'meshfold requests' shows it, or a unique end of it.
 ` + folderHelp,
 			Args: cobra.ExactArgs(2),
 			RunE: func(cmd *cobra.Command, args []string) error {
