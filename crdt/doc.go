@@ -191,8 +191,10 @@
 // same user (so at most max uses are kept, and a join never keeps a use by
 // displacing a join it descends from). The losers are part of the
 // evaluation's fixpoint. An invitation needing approval turns the join into
-// an access request. TestInvitations, TestInvitationConcurrency,
-// TestExhaustiveOrders ("I8").
+// an access request; such an invitation may ask for a role its issuer cannot
+// grant (the issuer must still manage its folder), since only an approver who
+// may grant the role can approve it as asked. TestInvitations,
+// TestInvitationConcurrency, TestExhaustiveOrders ("I8"), TestAccessRequests.
 //
 // Access requests. A non-member's device asks with RequestAccess (carrying its
 // certificate); a manager approves (granting a role strictly below their own

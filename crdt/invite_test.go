@@ -166,6 +166,22 @@ func TestAccessRequests(t *testing.T) {
 	}
 	refused(t, l, m[0], Approve{Request: RefOf(ry.ID), Role: RoleViewer})
 
+	// An invitation needing approval may ask for a role its issuer cannot
+	// grant (a manager asking for manager); only an approver who may grant
+	// it can approve it as asked.
+	w := newActor(t, "w")
+	refused(t, l, m[0], CreateInvite{Key: inviteKeyBytes(t, "mgr-direct"), Role: RoleManager, MaxUses: 1})
+	invM, keyM := newInvite(t, l, m[0], "mgr", CreateInvite{Role: RoleManager, MaxUses: 1, Approval: true})
+	jw := must(t, l, w, joinBody(t, l, keyM, invM, w))
+	if l.Can(w.uid, ActionRead, "") {
+		t.Fatal("a join needing approval granted access")
+	}
+	refused(t, l, m[0], Approve{Request: RefOf(jw.ID), Role: RoleManager})
+	must(t, l, f, Approve{Request: RefOf(jw.ID), Role: RoleManager})
+	if l.RoleAt(w.uid, "") != RoleManager {
+		t.Fatalf("approved as %s", l.RoleAt(w.uid, ""))
+	}
+
 	// Concurrent approve and deny: deny wins.
 	z := newActor(t, "z")
 	rz := must(t, l, z, RequestAccess{Cert: z.cert, Role: RoleViewer})

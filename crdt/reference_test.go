@@ -628,7 +628,7 @@ func (r *refEval) admit(s *refState, op *Op) string {
 		if !s.exists(b.Node) {
 			return "target: no node"
 		}
-		if rk, ok := canManage(u, b.Node); !ok || !refMayGrant(rk, b.Role) {
+		if rk, ok := canManage(u, b.Node); !ok || !refMayGrant(rk, b.Role) && !b.Approval {
 			return "may not invite"
 		}
 	case RevokeInvite:

@@ -572,8 +572,11 @@ func (s *State) check(op *Op) error {
 		if !s.alive(b.Node) {
 			return denied(ErrBadTarget, "no such folder")
 		}
+		// An invitation needing approval may ask for a role its issuer
+		// cannot grant: nothing is granted until an approver who may grant
+		// it approves (Approve checks strictly-below).
 		r, ok := s.canManage(u, b.Node)
-		if !ok || !mayGrant(r, b.Role) {
+		if !ok || !mayGrant(r, b.Role) && !b.Approval {
 			return denied(ErrUnauthorized, "%s may not invite as %s", r, b.Role)
 		}
 	case RevokeInvite:
@@ -713,8 +716,9 @@ func (s *State) checkJoin(op *Op, b Join) error {
 		return denied(ErrBadTarget, "invitation folder is gone")
 	}
 	// The issuer must still be able to grant what the invitation grants (D2).
+	// (Or, for an invitation needing approval, still manage its folder.)
 	r, can := s.canManage(inv.issuer, inv.body.Node)
-	if !can || !mayGrant(r, inv.body.Role) {
+	if !can || !mayGrant(r, inv.body.Role) && !inv.body.Approval {
 		return denied(ErrUnauthorized, "invitation issuer no longer may grant %s", inv.body.Role)
 	}
 	return nil

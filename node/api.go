@@ -208,7 +208,9 @@ func (a *API) invite(w http.ResponseWriter, r *http.Request) {
 		apiError(w, http.StatusBadRequest, err)
 		return
 	}
-	apiJSON(w, map[string]string{"key": key.String()})
+	f, _ := a.n.Folder(key.Folder.String())
+	approval := f != nil && f.InviteNeedsApproval(key.Invite) // set by the daemon for a role the issuer cannot grant
+	apiJSON(w, map[string]any{"key": key.String(), "approval": approval})
 }
 
 type joinReq struct {
@@ -235,7 +237,8 @@ func (a *API) join(w http.ResponseWriter, r *http.Request) {
 		apiError(w, http.StatusBadRequest, err)
 		return
 	}
-	apiJSON(w, map[string]string{"id": f.ID()})
+	access, request := f.access() // "pending" with an invitation that needs approval
+	apiJSON(w, map[string]string{"id": f.ID(), "access": access, "request": request})
 }
 
 // ParseRole reads a role name as users type it.

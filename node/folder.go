@@ -47,13 +47,16 @@ var ErrMarkerMissing = store.ErrMarkerMissing
 
 // Status is what a folder is doing, for the UI and tests.
 type Status struct {
-	State      string // "starting", "idle", "syncing", "error"
-	Err        string // set with State "error"
-	Peers      int    // peers known to share the folder
-	Candidates int    // remote versions not applied yet
-	Applied    int    // actions applied since start
-	Rejected   int    // remote versions refused (no right, bad data)
-	Unshared   int    // local changes this device may not share (read-only member)
+	State      string   // "starting", "idle", "syncing", "error"
+	Err        string   // set with State "error"
+	Peers      int      // peers known to share the folder
+	Candidates int      // remote versions not applied yet
+	Applied    int      // actions applied since start
+	Rejected   int      // remote versions refused (no right, bad data)
+	Unshared   int      // local changes this device may not share (read-only member)
+	NoAccess   []string // folders seen by name whose files this device's user may not read
+	Access     string   // "" (member), "pending" or "denied": this device's access request
+	Request    string   // the access request's ID when Access is set
 }
 
 // Folder syncs one shared folder: it scans and watches the disk, publishes its
@@ -125,9 +128,12 @@ func (f *Folder) Index() *store.FolderIndex { return f.idx }
 
 // Status reports what the folder is doing.
 func (f *Folder) Status() Status {
+	noAccess := f.NoAccess()
+	access, request := f.access()
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	s := f.status
+	s.NoAccess, s.Access, s.Request = noAccess, access, request
 	s.Peers = len(f.peers)
 	s.Candidates = f.countCandidatesLocked()
 	return s
@@ -144,8 +150,17 @@ func (f *Folder) Log(fn func(*crdt.Log) error) error {
 // the runner so peers hear of it.
 func (f *Folder) AppendOp(body crdt.Body) (*crdt.Op, error) {
 	f.logMu.Lock()
+	track := mayChangeReads(body)
+	var before string
+	if track {
+		before = f.readScopeLocked()
+	}
 	op, err := f.rlog.Append(f.n.key, body, time.Now().UnixMilli())
+	changed := track && err == nil && f.readScopeLocked() != before
 	f.logMu.Unlock()
+	if changed {
+		f.rightsChanged()
+	}
 	if err == nil {
 		f.wake()
 	}
@@ -155,8 +170,13 @@ func (f *Folder) AppendOp(body crdt.Body) (*crdt.Op, error) {
 // MergeOps adds ops received out of band (an invitation handshake).
 func (f *Folder) MergeOps(raws [][]byte) (crdt.MergeResult, error) {
 	f.logMu.Lock()
+	before := f.readScopeLocked()
 	res, err := f.rlog.Merge(raws)
+	changed := res.Added > 0 && f.readScopeLocked() != before
 	f.logMu.Unlock()
+	if changed {
+		f.rightsChanged()
+	}
 	f.wake()
 	return res, err
 }

@@ -27,15 +27,15 @@ type InviteOptions struct {
 	Path     string        // the subfolder it grants access to; "" is the whole folder
 	Uses     uint32        // how many devices may join with it; 0 means 1
 	Expires  time.Duration // 0: never
-	Approval bool          // joins wait for a manager's approval
+	Approval bool          // joins wait for a manager's approval (also set for a role the issuer cannot grant)
 }
 
 // Invite records an invitation in the folder's log and returns its key: only
 // the key's public half is in the log; the key string carries the secret.
 func (n *Node) Invite(folderID string, o InviteOptions) (join.Key, error) {
-	f, ok := n.Folder(folderID)
-	if !ok {
-		return join.Key{}, fmt.Errorf("folder %s: %w", folderID, ErrUnknownFolder)
+	f, err := n.ResolveFolder(folderID) // an ID, a unique ID suffix or the local directory
+	if err != nil {
+		return join.Key{}, err
 	}
 	secret, pub, err := crypto.GenerateEd25519Key(nil)
 	if err != nil {
@@ -45,23 +45,28 @@ func (n *Node) Invite(folderID string, o InviteOptions) (join.Key, error) {
 	if err != nil {
 		return join.Key{}, err
 	}
-	var node crdt.NodeID
-	if o.Path != "" {
-		var found bool
-		f.logMu.Lock()
-		node, found = f.rlog.NodeAt(o.Path)
-		f.logMu.Unlock()
-		if !found {
-			return join.Key{}, fmt.Errorf("%q is not a folder the log knows of", o.Path)
-		}
+	// A subfolder without a folder node in the log gets one (rights.go).
+	sub, err := f.SubPath(o.Path)
+	if err != nil {
+		return join.Key{}, err
+	}
+	node, err := f.ensureNode(sub)
+	if err != nil {
+		return join.Key{}, err
 	}
 	body := crdt.CreateInvite{Key: pubRaw, Role: o.Role, Node: node, MaxUses: max(o.Uses, 1), Approval: o.Approval}
 	if o.Expires > 0 {
 		body.ExpiresAt = time.Now().Add(o.Expires).UnixMilli()
 	}
 	op, err := f.AppendOp(body)
+	if errors.Is(err, crdt.ErrUnauthorized) && !body.Approval {
+		// A role the issuer cannot grant directly: joins with the key become
+		// access requests a manager who may grant it settles.
+		body.Approval = true
+		op, err = f.AppendOp(body)
+	}
 	if err != nil {
-		return join.Key{}, err
+		return join.Key{}, fmt.Errorf("invite: %w", err)
 	}
 	return join.Key{Folder: f.rlog.Folder(), Invite: []byte(crdt.RefOf(op.ID)), Secret: secret, Addrs: []peer.AddrInfo{n.AddrInfo()}}, nil
 }

@@ -12,6 +12,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/ipfs/go-cid"
@@ -67,6 +68,7 @@ type Node struct {
 	log     *slog.Logger
 	key     crypto.PrivKey
 	userKey crypto.PrivKey
+	linked  atomic.Pointer[crdt.DeviceCert] // set on a linked device: it acts for that user (device.go)
 	id      peer.ID
 	db      *store.DB
 	host    host.Host
@@ -131,6 +133,13 @@ func Open(cfg Config) (*Node, error) {
 		return nil, err
 	}
 	n := &Node{cfg: cfg, key: key, userKey: userKey, id: h.ID(), db: db, host: h, bw: bw, folders: map[string]*Folder{}}
+	linked, err := loadLinkedCert(cfg.Home, n.id)
+	if err != nil {
+		h.Close()
+		db.Close()
+		return nil, err
+	}
+	n.linked.Store(linked)
 	n.log = log.With("device", ShortID(n.id))
 	return n, nil
 }
@@ -234,7 +243,12 @@ func (n *Node) Close() error {
 func (n *Node) ID() peer.ID { return n.id }
 
 // User is the ID of the user this device acts for.
-func (n *Node) User() crdt.UserID { return DeviceIDOf(n.userKey) }
+func (n *Node) User() crdt.UserID {
+	if c := n.linked.Load(); c != nil {
+		return c.User
+	}
+	return DeviceIDOf(n.userKey)
+}
 
 // Host is the node's libp2p host.
 func (n *Node) Host() host.Host { return n.host }
@@ -243,7 +257,12 @@ func (n *Node) Host() host.Host { return n.host }
 func (n *Node) AddrInfo() peer.AddrInfo { return peer.AddrInfo{ID: n.id, Addrs: n.host.Addrs()} }
 
 // DeviceCert is the user's certificate for this device.
-func (n *Node) DeviceCert() (crdt.DeviceCert, error) { return crdt.CertifyDevice(n.userKey, n.id) }
+func (n *Node) DeviceCert() (crdt.DeviceCert, error) {
+	if c := n.linked.Load(); c != nil {
+		return *c, nil
+	}
+	return crdt.CertifyDevice(n.userKey, n.id)
+}
 
 // Folder returns a running folder by ID.
 func (n *Node) Folder(id string) (*Folder, bool) {
@@ -441,7 +460,8 @@ func (n *Node) Op(folder string, c cid.Cid) ([]byte, error) {
 	return op.Raw, nil
 }
 
-// IsMember answers log sync: only live member devices may read the log.
+// IsMember answers log sync: only live member devices may read the log, and
+// the devices whose access request is not approved (to learn the answer).
 func (n *Node) IsMember(folder string, p peer.ID) bool {
 	f, err := n.folder(folder)
 	if err != nil {
@@ -450,7 +470,7 @@ func (n *Node) IsMember(folder string, p peer.ID) bool {
 	f.logMu.Lock()
 	defer f.logMu.Unlock()
 	_, ok := f.rlog.DeviceUser(p)
-	return ok
+	return ok || f.isRequester(p)
 }
 
 // ShortID is the short form of a device ID used in logs and conflict names.

@@ -3,8 +3,11 @@ package main
 import (
 	"fmt"
 	"path/filepath"
+	"time"
 
 	"github.com/spf13/cobra"
+
+	"github.com/meshfold/meshfold/node"
 )
 
 func init() {
@@ -60,7 +63,9 @@ func newInviteCommand() *cobra.Command {
 		Short: "Create an invitation key that lets someone join a folder",
 		Long: `invite records an invitation in the folder's log and prints its key: a
 single string to send to the person you invite, who runs
-'meshfold join <key> <dir>'. Only the key's public half is in the log.`,
+'meshfold join <key> <dir>'. Only the key's public half is in the log.
+With --approval, or for a role you may not grant yourself, joins wait as
+access requests that a manager settles ('meshfold requests', 'approve', 'deny').`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			c, err := newClient(home)
@@ -68,16 +73,20 @@ single string to send to the person you invite, who runs
 				return err
 			}
 			var out struct {
-				Key string `json:"key"`
+				Key      string `json:"key"`
+				Approval bool   `json:"approval"`
 			}
 			req := map[string]any{"role": role, "path": path, "uses": uses, "expires": expires, "approval": approval}
-			if err := c.call("POST", "/v1/folders/"+args[0]+"/invites", req, &out); err != nil {
+			if err := c.call("POST", folderPath(args[0])+"/invites", req, &out); err != nil {
 				return err
 			}
 			if asJSON {
 				return printJSON(cmd.OutOrStdout(), out)
 			}
 			fmt.Fprintln(cmd.OutOrStdout(), out.Key)
+			if out.Approval && !approval {
+				fmt.Fprintf(cmd.ErrOrStderr(), "note: you may not grant %s directly: joins with this key wait for the approval of a manager who may ('meshfold requests')\n", role)
+			}
 			return nil
 		},
 	}
@@ -93,11 +102,21 @@ single string to send to the person you invite, who runs
 
 func newJoinCommand() *cobra.Command {
 	var home string
+	var wait time.Duration
 	var asJSON bool
 	cmd := &cobra.Command{
 		Use:   "join <key> <dir>",
 		Short: "Join a folder with an invitation key and sync it into a local directory",
-		Args:  cobra.ExactArgs(2),
+		Long: `join uses an invitation key: it reaches a member at the addresses in the
+key, proves the invitation and starts syncing the folder into <dir>.
+
+An invitation made with --approval makes the join an access request: join
+returns at once saying it is pending, and the daemon keeps the folder and
+starts syncing by itself as soon as a manager approves ('meshfold requests',
+'meshfold approve' on their device). 'meshfold status' shows the request as
+pending or denied. With --wait, join instead waits for the answer and fails
+(exit 1) if the request is denied.`,
+		Args: cobra.ExactArgs(2),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			c, err := newClient(home)
 			if err != nil {
@@ -107,20 +126,23 @@ func newJoinCommand() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			var out struct {
-				ID string `json:"id"`
-			}
+			var out joinAnswer
 			if err := c.call("POST", "/v1/join", map[string]string{"key": args[0], "path": abs}, &out); err != nil {
 				return err
+			}
+			if out.Access == node.AccessPending && wait > 0 {
+				if out, err = waitForApproval(cmd.Context(), c, out, wait); err != nil {
+					return err
+				}
 			}
 			if asJSON {
 				return printJSON(cmd.OutOrStdout(), out)
 			}
-			fmt.Fprintf(cmd.OutOrStdout(), "Joined folder %s; syncing into %s\n", out.ID, abs)
-			return nil
+			return printJoin(cmd.OutOrStdout(), out, abs)
 		},
 	}
 	addHomeFlag(cmd, &home)
+	cmd.Flags().DurationVar(&wait, "wait", 0, "with an invitation that needs approval: wait this long for a manager's answer (e.g. 10m)")
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print JSON")
 	return cmd
 }

@@ -42,7 +42,16 @@ func newStatusCommand() *cobra.Command {
 				if f.Err != "" {
 					line += "  error: " + f.Err
 				}
+				switch f.Access {
+				case node.AccessPending:
+					line += "  access request " + f.Request + " pending: waiting for a manager"
+				case node.AccessDenied:
+					line += "  access request " + f.Request + " denied"
+				}
 				fmt.Fprintln(w, line)
+				for _, p := range f.NoAccess {
+					fmt.Fprintf(w, "         no access: /%s\n", p)
+				}
 			}
 			return nil
 		},
