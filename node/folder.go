@@ -54,6 +54,9 @@ type Status struct {
 	Applied    int    // actions applied since start
 	Rejected   int    // remote versions refused (no right, bad data)
 	Unshared   int    // local changes this device may not share (read-only member)
+	NeedFiles  int    // paths with a remote version still to apply
+	NeedBytes  int64  // bytes of those versions (an upper bound of what is left to fetch)
+	Paused     bool   // the folder is paused (by itself or by the global switch)
 }
 
 // Folder syncs one shared folder: it scans and watches the disk, publishes its
@@ -82,6 +85,8 @@ type Folder struct {
 	signedTo   uint64          // local versions up to this sequence are signed or judged
 	refused    map[string]bool // local changes this device's user may not make: to restore
 	status     Status
+
+	run folderRun // the runner goroutine, stopped while paused (daemon.go)
 }
 
 type versionKey struct {
@@ -126,11 +131,12 @@ func (f *Folder) Index() *store.FolderIndex { return f.idx }
 // Status reports what the folder is doing.
 func (f *Folder) Status() Status {
 	f.mu.Lock()
-	defer f.mu.Unlock()
 	s := f.status
 	s.Peers = len(f.peers)
 	s.Candidates = f.countCandidatesLocked()
-	return s
+	s.NeedFiles, s.NeedBytes = f.needLocked()
+	f.mu.Unlock()
+	return f.pausedStatus(s)
 }
 
 // Log runs fn with the folder's rights log, under its lock.
@@ -239,6 +245,8 @@ func (f *Folder) serve(ctx context.Context) error {
 			}
 			if ev.Err != nil {
 				f.log.Warn("scan failed", "err", ev.Err)
+			} else {
+				f.n.metrics.scan.Observe(ev.Result.Duration.Seconds())
 			}
 			if len(ev.Result.Refused) > 0 {
 				f.mu.Lock()
@@ -578,6 +586,7 @@ func (f *Folder) pullLog(ctx context.Context, st *state.FolderState) error {
 		}
 		if len(res.Rejected) > 0 {
 			f.log.Warn("log ops refused", "peer", ShortID(st.Device), "count", len(res.Rejected), "first", res.Rejected[0])
+			f.n.metrics.rejectedOps.Add(float64(len(res.Rejected)))
 		}
 	}
 	return err
@@ -677,6 +686,7 @@ func (f *Folder) accept(fi store.FileInfo) error {
 func (f *Folder) reject(fi store.FileInfo, why error) {
 	f.log.Warn("remote version refused", "path", fi.Path, "author", ShortID(peer.ID(fi.Author)), "why", why)
 	f.setStatus(func(s *Status) { s.Rejected++ })
+	f.n.metrics.rejectedVersions.Inc()
 }
 
 // apply plans over the candidate paths and executes the plan, holding diskMu
@@ -703,7 +713,9 @@ func (f *Folder) apply(ctx context.Context, applier *Applier) {
 	actions := plan.Plan(cfg, local, remote)
 	if len(actions) > 0 {
 		f.setStatus(func(s *Status) { s.State = "syncing" })
+		start := time.Now()
 		res, err := applier.Apply(ctx, actions)
+		f.n.metrics.pull.Observe(time.Since(start).Seconds())
 		if err != nil {
 			f.log.Error("applying remote changes", "err", err)
 		}
@@ -792,6 +804,7 @@ func (f *Folder) Fetch(ctx context.Context, want []cid.Cid, deliver func(cid.Cid
 		Open:   chunks.OpenWith(f.n.host),
 		Penalize: func(p peer.ID, why error) {
 			f.log.Warn("peer sent bad data; dropped for this transfer", "peer", ShortID(p), "why", why)
+			f.n.metrics.rejectedChunks.Inc()
 		},
 	}, want, peers, deliver)
 	return err
