@@ -48,6 +48,9 @@ func newFolderCommand() *cobra.Command {
 	add.Flags().StringVar(&name, "name", "", "the folder's name (default: the directory's name)")
 	add.Flags().BoolVar(&asJSON, "json", false, "print JSON")
 	cmd.AddCommand(add)
+	for _, sub := range folderSubcommands {
+		cmd.AddCommand(sub())
+	}
 	return cmd
 }
 
@@ -60,10 +63,17 @@ func newInviteCommand() *cobra.Command {
 		Short: "Create an invitation key that lets someone join a folder",
 		Long: `invite records an invitation in the folder's log and prints its key: a
 single string to send to the person you invite, who runs
-'meshfold join <key> <dir>'. Only the key's public half is in the log.`,
+'meshfold join <key> <dir>'. Only the key's public half is in the log.
+On a terminal a QR code of the key is printed under it (not when piped or
+with --json). The folder is named by its ID, a unique ID suffix or its
+local directory.`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			c, err := newClient(home)
+			if err != nil {
+				return err
+			}
+			f, err := c.resolveFolder(args[0])
 			if err != nil {
 				return err
 			}
@@ -71,13 +81,16 @@ single string to send to the person you invite, who runs
 				Key string `json:"key"`
 			}
 			req := map[string]any{"role": role, "path": path, "uses": uses, "expires": expires, "approval": approval}
-			if err := c.call("POST", "/v1/folders/"+args[0]+"/invites", req, &out); err != nil {
+			if err := c.call("POST", "/v1/folders/"+f.ID+"/invites", req, &out); err != nil {
 				return err
 			}
 			if asJSON {
 				return printJSON(cmd.OutOrStdout(), out)
 			}
 			fmt.Fprintln(cmd.OutOrStdout(), out.Key)
+			if isTerminal(cmd.OutOrStdout()) {
+				printQR(cmd.OutOrStdout(), out.Key) // only on a terminal: a pipe gets the key alone
+			}
 			return nil
 		},
 	}
