@@ -51,6 +51,11 @@ type Event struct {
 type eventHub struct {
 	mu   sync.Mutex
 	subs map[chan Event]bool
+
+	// pollMu guards last: the folder reports the poller compares with. nil
+	// while nobody listens; a new listener's subscription sets it first.
+	pollMu sync.Mutex
+	last   map[string]FolderReport
 }
 
 func newEventHub() *eventHub { return &eventHub{subs: map[chan Event]bool{}} }
@@ -118,20 +123,34 @@ func (n *Node) startEvents() {
 		defer n.wg.Done()
 		t := time.NewTicker(eventPollInterval)
 		defer t.Stop()
-		var last map[string]FolderReport
 		for {
 			select {
 			case <-n.ctx.Done():
 				return
 			case <-t.C:
 			}
-			if !n.events.listening() {
-				last = nil // the next listener starts from its snapshot
-				continue
+			h := n.events
+			h.pollMu.Lock()
+			if !h.listening() {
+				h.last = nil
+			} else {
+				h.last = n.diffFolders(h.last)
 			}
-			last = n.diffFolders(last)
+			h.pollMu.Unlock()
 		}
 	}()
+}
+
+// subscribeEvents subscribes to the hub after making sure the poller has a
+// baseline taken before the subscriber's snapshot, so no change falls between.
+func (n *Node) subscribeEvents() (<-chan Event, func()) {
+	h := n.events
+	h.pollMu.Lock()
+	defer h.pollMu.Unlock()
+	if h.last == nil {
+		h.last = n.diffFolders(nil)
+	}
+	return h.subscribe()
 }
 
 // diffFolders publishes what changed since last and returns the new reports.
@@ -177,7 +196,7 @@ func (a *API) events(w http.ResponseWriter, r *http.Request) {
 		apiError(w, http.StatusInternalServerError, fmt.Errorf("streaming unsupported"))
 		return
 	}
-	ch, cancel := a.n.events.subscribe()
+	ch, cancel := a.n.subscribeEvents()
 	defer cancel()
 	w.Header().Set("Content-Type", "text/event-stream")
 	w.Header().Set("Cache-Control", "no-cache")
