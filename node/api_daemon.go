@@ -104,7 +104,7 @@ const (
 	PathSyncing  = "syncing"
 	PathConflict = "conflict"
 	PathPaused   = "paused"
-	PathFailed    = "error"
+	PathFailed   = "error"
 )
 
 // PathReport is the answer of GET /v1/folders/{id}/path?path=rel: the state

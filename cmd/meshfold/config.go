@@ -15,8 +15,8 @@ import (
 	"strings"
 
 	"github.com/libp2p/go-libp2p/core/peer"
-	"github.com/pelletier/go-toml/v2"
 	ma "github.com/multiformats/go-multiaddr"
+	"github.com/pelletier/go-toml/v2"
 
 	"github.com/meshfold/meshfold/node"
 )
