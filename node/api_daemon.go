@@ -5,6 +5,7 @@ import (
 	"net/http"
 	"strings"
 
+	"github.com/meshfold/meshfold/protocol/join"
 	"github.com/meshfold/meshfold/store"
 )
 
@@ -20,6 +21,7 @@ func init() {
 		mux.HandleFunc("GET /v1/folders/{id}/path", a.pathStatus)
 		mux.HandleFunc("POST /v1/pause", a.pauseAll)
 		mux.HandleFunc("POST /v1/resume", a.resumeAll)
+		mux.HandleFunc("POST /v1/invites/revoke", a.revokeInvite)
 	})
 }
 
@@ -168,4 +170,27 @@ func (a *API) pathStatus(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	apiJSON(w, rep)
+}
+
+func (a *API) revokeInvite(w http.ResponseWriter, r *http.Request) {
+	var req struct {
+		Key string `json:"key"`
+	}
+	if !decode(w, r, &req) {
+		return
+	}
+	key, err := join.ParseKey(req.Key)
+	if err != nil {
+		apiError(w, http.StatusBadRequest, err)
+		return
+	}
+	if err := a.n.RevokeInvite(key); err != nil {
+		code := http.StatusBadRequest
+		if errors.Is(err, ErrUnknownFolder) {
+			code = http.StatusNotFound
+		}
+		apiError(w, code, err)
+		return
+	}
+	apiJSON(w, map[string]string{"folder": key.Folder.String(), "revoked": "yes"})
 }

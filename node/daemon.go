@@ -12,7 +12,9 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/meshfold/meshfold/crdt"
 	"github.com/meshfold/meshfold/node/plan"
+	"github.com/meshfold/meshfold/protocol/join"
 	"github.com/meshfold/meshfold/protocol/state"
 	"github.com/meshfold/meshfold/store"
 )
@@ -344,4 +346,28 @@ func (f *Folder) conflicts(prefix string) (int, []string) {
 		return nil
 	})
 	return n, names
+}
+
+// RevokeInvite ends the invitation of key: its folder's log records the
+// revocation, and no device can join with the key from then on (members
+// learn of it as the log spreads).
+func (n *Node) RevokeInvite(key join.Key) error {
+	f, ok := n.Folder(key.Folder.String())
+	if !ok {
+		return fmt.Errorf("%w %s (the key's folder)", ErrUnknownFolder, key.Folder)
+	}
+	known := false
+	f.Log(func(l *crdt.Log) error {
+		for _, i := range l.Invites() {
+			if string(i.ID) == string(key.Invite) {
+				known = true
+			}
+		}
+		return nil
+	})
+	if !known {
+		return ErrInviteUnknown
+	}
+	_, err := f.AppendOp(crdt.RevokeInvite{Invite: crdt.InviteID(key.Invite)})
+	return err
 }

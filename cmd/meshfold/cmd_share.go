@@ -101,6 +101,9 @@ local directory.`,
 	cmd.Flags().StringVar(&expires, "expires", "7d", "how long the key stays valid (e.g. 90m, 12h, 7d; \"\" for never)")
 	cmd.Flags().BoolVar(&approval, "approval", false, "joins wait for a manager's approval")
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print JSON")
+	for _, sub := range inviteSubcommands {
+		cmd.AddCommand(sub())
+	}
 	return cmd
 }
 
