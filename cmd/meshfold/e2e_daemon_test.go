@@ -173,9 +173,28 @@ func TestE2EFolderCommands(t *testing.T) {
 	if out := a.cli("status"); !strings.Contains(out, "paused") || strings.Contains(out, "\033[") {
 		t.Fatalf("status (piped: no colour) = %q", out)
 	}
+	// On a terminal (script gives the command a pty): colour and symbols,
+	// none with NO_COLOR; the invitation key comes with a QR code.
+	if out := onTerminal(t, a, "NO_COLOR=", "status"); !strings.Contains(out, "\033[90m‖ paused") {
+		t.Fatalf("status on a terminal = %q", out)
+	}
+	if out := onTerminal(t, a, "NO_COLOR=1", "status"); strings.Contains(out, "\033[") || !strings.Contains(out, "paused") {
+		t.Fatalf("status on a terminal with NO_COLOR = %q", out)
+	}
 	a.cli("resume", id[len(id)-8:]) // by ID suffix
 	if f := folderOf(t, a, id); f.Paused {
 		t.Fatal("still paused after resume")
+	}
+
+	qr := onTerminal(t, a, "", "invite", id)
+	if !strings.Contains(qr, "mfinv1-") || !strings.Contains(qr, "█") {
+		t.Fatalf("invite on a terminal shows no QR code:\n%s", qr)
+	}
+	if piped := a.cli("invite", id); strings.Contains(piped, "█") || strings.Count(piped, "\n") != 0 {
+		t.Fatalf("invite into a pipe printed more than the key:\n%s", piped)
+	}
+	if js := a.cli("invite", id, "--json"); strings.Contains(js, "█") {
+		t.Fatal("invite --json printed a QR code")
 	}
 
 	// Bad names and paths.
@@ -362,4 +381,24 @@ func TestE2EBadInput(t *testing.T) {
 	if r := b.status(); len(r.Folders) != 1 {
 		t.Fatalf("b after joining: %+v", r.Folders)
 	}
+}
+
+// onTerminal runs a meshfold command with a pseudo-terminal as its output
+// (util-linux script), with env ("NAME=value", may be "") set.
+func onTerminal(t *testing.T, d *daemon, env string, args ...string) string {
+	t.Helper()
+	quoted := []string{d.bin}
+	for _, a := range append(args, "--home", d.home) {
+		quoted = append(quoted, "'"+strings.ReplaceAll(a, "'", `'\''`)+"'")
+	}
+	cmd := exec.Command("script", "-qec", strings.Join(quoted, " "), "/dev/null")
+	cmd.Env = append(os.Environ(), "TERM=xterm")
+	if env != "" {
+		cmd.Env = append(cmd.Env, env)
+	}
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		t.Fatalf("script %v: %v\n%s", args, err, out)
+	}
+	return string(out)
 }

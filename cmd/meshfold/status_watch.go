@@ -130,17 +130,19 @@ func trackProgress(p *mpb.Progress, bars map[string]*progressBar, f node.FolderR
 		return
 	}
 	if b == nil {
-		b = &progressBar{total: max(f.NeedBytes, 1)}
+		b = &progressBar{}
 		name := shortID(f.ID)
-		b.bar = p.AddBar(b.total,
+		// Built with total 0 so the total may grow (mpb fixes totals set
+		// at construction); completion is then triggered by SetTotal.
+		b.bar = p.AddBar(0,
 			mpb.PrependDecorators(decor.Name(name+" ", decor.WCSyncSpaceR), decor.CountersKiloByte("% .1f / % .1f")),
 			mpb.AppendDecorators(decor.Percentage(decor.WCSyncSpace)),
 			mpb.BarRemoveOnComplete(),
 		)
 		bars[f.ID] = b
 	}
-	if f.NeedBytes > b.total {
-		b.total = f.NeedBytes
+	if f.NeedBytes > b.total || b.total == 0 {
+		b.total = max(f.NeedBytes, 1)
 		b.bar.SetTotal(b.total, false)
 	}
 	b.bar.SetCurrent(b.total - f.NeedBytes)
