@@ -11,6 +11,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/ipfs/go-cid"
@@ -86,7 +87,8 @@ type Folder struct {
 	refused    map[string]bool // local changes this device's user may not make: to restore
 	status     Status
 
-	run folderRun // the runner goroutine, stopped while paused (daemon.go)
+	run     folderRun    // the runner goroutine, stopped while paused (daemon.go)
+	fetched atomic.Int64 // bytes of chunks delivered during the current apply: progress
 }
 
 type versionKey struct {
@@ -136,6 +138,7 @@ func (f *Folder) Status() Status {
 	s.Candidates = f.countCandidatesLocked()
 	s.NeedFiles, s.NeedBytes = f.needLocked()
 	f.mu.Unlock()
+	s.NeedBytes = max(0, s.NeedBytes-f.fetched.Load())
 	return f.pausedStatus(s)
 }
 
@@ -714,6 +717,7 @@ func (f *Folder) apply(ctx context.Context, applier *Applier) {
 	if len(actions) > 0 {
 		f.setStatus(func(s *Status) { s.State = "syncing" })
 		start := time.Now()
+		f.fetched.Store(0)
 		res, err := applier.Apply(ctx, actions)
 		f.n.metrics.pull.Observe(time.Since(start).Seconds())
 		if err != nil {
@@ -738,6 +742,7 @@ func (f *Folder) apply(ctx context.Context, applier *Applier) {
 			delete(f.candidates, p)
 		}
 	}
+	f.fetched.Store(0)
 	f.mu.Unlock()
 	if len(still) > 0 {
 		time.AfterFunc(time.Second, f.wake) // retry soon: a rescan or a peer may unblock it
@@ -775,6 +780,11 @@ func (f *Folder) countCandidatesLocked() int {
 // Fetch gets chunks (ChunkFetcher): first from the files of this device's
 // other folders, then from every peer sharing this folder.
 func (f *Folder) Fetch(ctx context.Context, want []cid.Cid, deliver func(cid.Cid, []byte) error) error {
+	inner := deliver
+	deliver = func(c cid.Cid, data []byte) error {
+		f.fetched.Add(int64(len(data)))
+		return inner(c, data)
+	}
 	var remote []cid.Cid
 	for _, c := range want {
 		if data, ok := f.n.chunkElsewhere(f, c); ok {

@@ -100,7 +100,9 @@ func watchStatus(ctx context.Context, c *client, w io.Writer, asJSON bool) error
 			}
 			return nil
 		}
-		fmt.Fprintln(p, eventLine(e, color))
+		if e.Type != node.EventFolderProgress { // the bar shows progress
+			fmt.Fprintln(p, eventLine(e, color))
+		}
 		if e.Folder != nil {
 			trackProgress(p, bars, *e.Folder)
 		}
