@@ -14,6 +14,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/libp2p/go-libp2p/core/network"
+	"github.com/libp2p/go-libp2p/core/peer"
+
 	"github.com/meshfold/meshfold/crdt"
 	"github.com/meshfold/meshfold/store"
 )
@@ -329,5 +332,38 @@ func TestMetricsAndEvents(t *testing.T) {
 	}
 	if strings.Contains(body, f.ID()) || strings.Contains(body, dir) {
 		t.Error("metrics name a folder or a path; they must be node-wide counts")
+	}
+}
+
+// TestMaxConnsCapsConnections: the config file's max_connections is the
+// resource manager's cap: past it, a new peer's connection is refused.
+func TestMaxConnsCapsConnections(t *testing.T) {
+	const limit = 2
+	key, _, err := LoadOrCreateIdentity(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	h, err := NewHost(HostConfig{Key: key, ListenAddrs: []string{"/ip4/127.0.0.1/tcp/0"}, MaxConns: limit})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer h.Close()
+	ok := 0
+	for range limit + 2 {
+		other := testHost(t, "/ip4/127.0.0.1/tcp/0")
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		if other.Connect(ctx, peer.AddrInfo{ID: h.ID(), Addrs: h.Addrs()}) == nil {
+			// The dialer may see the connection before h's limiter closes it.
+			waitFor(t, "h to settle the connection", 10*time.Second, func() bool {
+				return len(h.Network().Peers()) <= limit
+			})
+			if h.Network().Connectedness(other.ID()) == network.Connected {
+				ok++
+			}
+		}
+		cancel()
+	}
+	if ok != limit {
+		t.Fatalf("%d peers connected to a host capped at %d connections", ok, limit)
 	}
 }

@@ -57,6 +57,7 @@ type Config struct {
 	DHT         bool            // WAN discovery through meshfold's DHT
 	DHTServer   bool            // answer DHT queries
 	Relays      []peer.AddrInfo // circuit relays to reserve slots on when not publicly reachable
+	MaxConns    int             // cap on all connections; 0: MaxConns
 	Heartbeat   time.Duration   // 0: DefaultHeartbeat
 	Logger      *slog.Logger
 }
@@ -130,7 +131,7 @@ func Open(cfg Config) (*Node, error) {
 		return nil, err
 	}
 	bw := metrics.NewBandwidthCounter()
-	h, err := NewHost(HostConfig{Key: key, ListenAddrs: cfg.ListenAddrs, Bandwidth: bw})
+	h, err := NewHost(HostConfig{Key: key, ListenAddrs: cfg.ListenAddrs, Bandwidth: bw, MaxConns: cfg.MaxConns})
 	if err != nil {
 		db.Close()
 		return nil, err

@@ -30,6 +30,7 @@ type runOptions struct {
 	noMDNS    bool
 	dht       bool
 	dhtServer bool
+	maxConns  int
 	logFormat string
 	logLevel  string
 
@@ -69,6 +70,7 @@ Only one daemon may run on a home at a time.`,
 	cmd.Flags().BoolVar(&opts.noMDNS, "no-mdns", false, "do not look for peers on the LAN")
 	cmd.Flags().BoolVar(&opts.dht, "dht", false, "find peers across the internet through meshfold's DHT")
 	cmd.Flags().BoolVar(&opts.dhtServer, "dht-server", false, "answer other nodes' DHT queries (always-on, reachable nodes)")
+	cmd.Flags().IntVar(&opts.maxConns, "max-connections", node.MaxConns, "cap on all peer connections")
 	cmd.Flags().StringVar(&opts.logFormat, "log-format", "", "text or json (default: text on a terminal, json otherwise)")
 	cmd.Flags().StringVar(&opts.logLevel, "log-level", "info", "debug, info, warn or error")
 	return cmd
@@ -97,6 +99,9 @@ func runRun(ctx context.Context, opts runOptions, out, errOut io.Writer) error {
 	if err := loadConfig(cfgPath, opts.config != "", &opts, opts.flagSet); err != nil {
 		return usageError{err}
 	}
+	if opts.maxConns < 1 || opts.maxConns > maxConfigConns {
+		return usageError{fmt.Errorf("--max-connections %d: want 1 to %d", opts.maxConns, maxConfigConns)}
+	}
 	logger, err := newLogger(errOut, opts.logFormat, opts.logLevel)
 	if err != nil {
 		return usageError{err}
@@ -111,7 +116,7 @@ func runRun(ctx context.Context, opts runOptions, out, errOut io.Writer) error {
 	}
 	firstStart := !fileExists(filepath.Join(opts.home, node.IdentityFile))
 	n, err := node.Open(node.Config{Home: opts.home, ListenAddrs: opts.listen, Bootstrap: boot, Relays: relays,
-		MDNS: !opts.noMDNS, DHT: opts.dht, DHTServer: opts.dhtServer, Logger: logger})
+		MDNS: !opts.noMDNS, DHT: opts.dht, DHTServer: opts.dhtServer, MaxConns: opts.maxConns, Logger: logger})
 	if err != nil {
 		return err
 	}

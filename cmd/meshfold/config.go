@@ -36,7 +36,11 @@ const (
 	kindString keyKind = iota
 	kindBool
 	kindStrings
+	kindInt
 )
+
+// maxConfigConns bounds max_connections.
+const maxConfigConns = 65536
 
 // configKey is one key of the config file.
 type configKey struct {
@@ -85,6 +89,15 @@ var configKeys = []configKey{
 			return nil
 		}),
 		set: func(o *runOptions, v any) { o.folders = v.([]string) }},
+	{name: "max_connections", kind: kindInt, flag: "--max-connections", def: fmt.Sprint(node.MaxConns),
+		doc: "Cap on all peer connections; the connection manager trims idle ones at 3/4 of it.",
+		check: func(v any) error {
+			if n := v.(int); n < 1 || n > maxConfigConns {
+				return fmt.Errorf("%d: want 1 to %d", n, maxConfigConns)
+			}
+			return nil
+		},
+		set: func(o *runOptions, v any) { o.maxConns = v.(int) }},
 	{name: "log_format", kind: kindString, flag: "--log-format", def: `""`,
 		doc: `"text" or "json"; "" is text on a terminal and json otherwise.`,
 		check: func(v any) error {
@@ -178,7 +191,7 @@ a test checks they agree.
 | key | type | default | flag | meaning |
 | --- | --- | --- | --- | --- |
 `)
-	kinds := map[keyKind]string{kindString: "string", kindBool: "bool", kindStrings: "list of strings"}
+	kinds := map[keyKind]string{kindString: "string", kindBool: "bool", kindStrings: "list of strings", kindInt: "integer"}
 	for _, k := range configKeys {
 		fmt.Fprintf(&b, "| `%s` | %s | `%s` | `%s` | %s |\n", k.name, kinds[k.kind], k.def, k.flag, k.doc)
 	}
@@ -264,6 +277,13 @@ func (k configKey) value(v any) (any, error) {
 			return b, nil
 		}
 		return nil, fmt.Errorf("want true or false, got %s", tomlType(v))
+	case kindInt:
+		if n, ok := v.(int64); ok && n >= -maxConfigConns-1 && n <= maxConfigConns+1 {
+			return int(n), nil
+		} else if ok {
+			return nil, fmt.Errorf("%d is out of range", n)
+		}
+		return nil, fmt.Errorf("want an integer, got %s", tomlType(v))
 	case kindStrings:
 		list, ok := v.([]any)
 		if !ok {

@@ -65,13 +65,14 @@ func TestDefaultConfigFileIsTheDefaults(t *testing.T) {
 	cmd := newRunCommand()
 	flagDefaults.api, _ = cmd.Flags().GetString("api")
 	flagDefaults.logLevel, _ = cmd.Flags().GetString("log-level")
+	flagDefaults.maxConns, _ = cmd.Flags().GetInt("max-connections")
 	flagDefaults.listen = node.DefaultListenAddrs(node.DefaultPort) // empty flag means these
 	var fromFile runOptions
 	for _, k := range configKeys {
 		k.set(&fromFile, vals[k.name])
 	}
 	if fromFile.api != flagDefaults.api || fromFile.logLevel != flagDefaults.logLevel || !slices.Equal(fromFile.listen, flagDefaults.listen) ||
-		fromFile.noMDNS || fromFile.dht || fromFile.dhtServer || fromFile.logFormat != "" ||
+		fromFile.maxConns != flagDefaults.maxConns || fromFile.noMDNS || fromFile.dht || fromFile.dhtServer || fromFile.logFormat != "" ||
 		len(fromFile.peers)+len(fromFile.relays)+len(fromFile.folders) != 0 {
 		t.Fatalf("default file gives %+v; the flags' defaults are %+v", fromFile, flagDefaults)
 	}
@@ -91,6 +92,9 @@ func TestConfigBadInputNamesTheKey(t *testing.T) {
 		{`log_level = "loud"`, `key "log_level": "loud": want debug, info, warn or error`},
 		{`log_format = "xml"`, `key "log_format"`},
 		{`folders = [""]`, `key "folders": empty directory name`},
+		{`max_connections = 0`, `key "max_connections": 0: want 1 to 65536`},
+		{`max_connections = 99999999999`, `key "max_connections": 99999999999 is out of range`},
+		{`max_connections = "10"`, `key "max_connections": want an integer, got a string`},
 		{`[limits]` + "\nx = 1", `unknown key "limits"`},
 		{`listen = [`, `line 1 column`},
 	}
