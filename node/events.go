@@ -34,7 +34,7 @@ const (
 	EventFolderState      = "folder-state"      // State changed (idle, syncing, paused, error...)
 	EventFolderProgress   = "folder-progress"   // NeedFiles, NeedBytes, Applied or Candidates changed
 	EventConflicts        = "conflicts"         // the folder's conflict copies changed
-	EventError            = "error"             // a folder entered the error state; Folder.Err says why
+	EventError            = "folder-error"      // a folder entered the error state; Folder.Err says why
 	EventPeerConnected    = "peer-connected"    // Peer set
 	EventPeerDisconnected = "peer-disconnected" // Peer set
 )

@@ -403,6 +403,7 @@ func (f *Folder) restoreRefused(ctx context.Context, applier *Applier) {
 		actions = append(actions, plan.Action{Op: plan.Fetch, Want: shared})
 	}
 	res, err := applier.Apply(ctx, actions)
+	f.fetched.Store(0) // restoring is not the progress of remote changes
 	if err != nil || len(res.Skipped) > 0 {
 		f.log.Error("restoring shared versions", "err", err, "skipped", res.Skipped)
 		f.mu.Lock()
