@@ -236,9 +236,9 @@ func parseConfig(raw []byte) (map[string]any, error) {
 		var de *toml.DecodeError
 		if errors.As(err, &de) {
 			row, col := de.Position()
-			return nil, fmt.Errorf("line %d column %d: %s", row, col, strings.TrimPrefix(de.Error(), "toml: "))
+			return nil, fmt.Errorf("line %d column %d: %s", row, col, oneLine(strings.TrimPrefix(de.Error(), "toml: ")))
 		}
-		return nil, err
+		return nil, errors.New(oneLine(err.Error()))
 	}
 	names := make([]string, 0, len(doc))
 	for name := range doc {
@@ -257,7 +257,7 @@ func parseConfig(raw []byte) (map[string]any, error) {
 			err = k.check(v)
 		}
 		if err != nil {
-			return nil, fmt.Errorf("key %q: %w", name, err)
+			return nil, fmt.Errorf("key %q: %s", name, oneLine(err.Error()))
 		}
 		out[name] = v
 	}
@@ -331,4 +331,18 @@ func expandHome(p string) (string, error) {
 		return "", err
 	}
 	return filepath.Join(h, rest), nil
+}
+
+// oneLine escapes line breaks and other control characters, so an error
+// quoting a bad input stays one line.
+func oneLine(s string) string {
+	var b strings.Builder
+	for _, r := range s {
+		if r < 0x20 || r == 0x7f {
+			fmt.Fprintf(&b, "\\x%02x", r)
+			continue
+		}
+		b.WriteRune(r)
+	}
+	return b.String()
 }

@@ -44,7 +44,17 @@ func (c *client) events(ctx context.Context, fn func(node.Event) error) error {
 	if resp.StatusCode != http.StatusOK {
 		return fmt.Errorf("daemon answered %s", resp.Status)
 	}
-	sc := bufio.NewScanner(resp.Body)
+	err = readSSE(resp.Body, fn)
+	if ctx.Err() != nil {
+		return nil
+	}
+	return err
+}
+
+// readSSE decodes a server-sent-events stream of node.Event until it ends
+// (errDaemonGone), fn fails, or the stream is malformed.
+func readSSE(r io.Reader, fn func(node.Event) error) error {
+	sc := bufio.NewScanner(r)
 	sc.Buffer(make([]byte, 64<<10), maxSSELine)
 	var data strings.Builder
 	for sc.Scan() {
@@ -63,12 +73,12 @@ func (c *client) events(ctx context.Context, fn func(node.Event) error) error {
 				return err
 			}
 		case strings.HasPrefix(line, "data:"):
+			if data.Len()+len(line) > maxSSELine {
+				return fmt.Errorf("bad event from the daemon: longer than %d bytes", maxSSELine)
+			}
 			data.WriteString(strings.TrimPrefix(strings.TrimPrefix(line, "data:"), " "))
 		}
 		// "event:" repeats the JSON's type; ":" lines are keep-alives.
-	}
-	if ctx.Err() != nil {
-		return nil
 	}
 	if err := sc.Err(); err != nil {
 		return fmt.Errorf("reading the event stream: %w", err)
