@@ -143,16 +143,25 @@ func renderStatus(w io.Writer, r node.StatusReport, color bool) {
 	}
 }
 
+// pathDetails are folderDetails for 'meshfold status <path>'.
+var pathDetails = []func(p node.PathReport) string{
+	func(p node.PathReport) string { return leftDetail(p.NeedFiles, p.NeedBytes) },
+	func(p node.PathReport) string { return conflictDetail(p.Conflicts, p.ConflictNames) },
+	func(p node.PathReport) string {
+		if p.Err != "" {
+			return "error: " + p.Err
+		}
+		return ""
+	},
+}
+
 // renderPath prints one path's state.
 func renderPath(w io.Writer, abs string, p node.PathReport, color bool) {
 	parts := []string{}
-	for _, s := range []string{leftDetail(p.NeedFiles, p.NeedBytes), conflictDetail(p.Conflicts, p.ConflictNames)} {
-		if s != "" {
+	for _, d := range pathDetails {
+		if s := d(p); s != "" {
 			parts = append(parts, s)
 		}
-	}
-	if p.Err != "" {
-		parts = append(parts, "error: "+p.Err)
 	}
 	line := fmt.Sprintf("%s %s", paint(p.State, color), abs)
 	if len(parts) > 0 {
