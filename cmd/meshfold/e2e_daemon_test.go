@@ -104,6 +104,8 @@ func TestE2EFolderCommands(t *testing.T) {
 
 	// status --watch --json: a snapshot first, then the new folder.
 	watch := exec.Command(a.bin, "status", "--watch", "--json", "--home", a.home)
+	var watchErr bytes.Buffer
+	watch.Stderr = &watchErr
 	stdout, err := watch.StdoutPipe()
 	if err != nil {
 		t.Fatal(err)
@@ -111,7 +113,13 @@ func TestE2EFolderCommands(t *testing.T) {
 	if err := watch.Start(); err != nil {
 		t.Fatal(err)
 	}
-	defer func() { watch.Process.Kill(); watch.Wait() }()
+	watchDone := false
+	defer func() {
+		if !watchDone {
+			watch.Process.Kill()
+			watch.Wait()
+		}
+	}()
 	events := make(chan node.Event, 100)
 	go func() {
 		sc := bufio.NewScanner(stdout)
@@ -224,6 +232,14 @@ func TestE2EFolderCommands(t *testing.T) {
 	if newID := folderID(t, a); newID == id {
 		t.Fatal("re-adding gave the old folder ID")
 	}
+
+	// When the daemon stops, status --watch ends with a one-line error.
+	a.stop()
+	for range events { // drain until the watcher's output closes
+	}
+	err = watch.Wait()
+	watchDone = true
+	checkFailure(t, "status --watch after the daemon stopped", watchErr.String(), err, exitFailure, "the daemon closed the event stream")
 }
 
 // freePort finds a loopback TCP port nobody listens on right now.
