@@ -367,3 +367,37 @@ func TestMaxConnsCapsConnections(t *testing.T) {
 		t.Fatalf("%d peers connected to a host capped at %d connections", ok, limit)
 	}
 }
+
+// TestPathStatusReportsConflicts: conflict copies show in the folder report
+// and in the status of the paths that hold them, not of their siblings.
+func TestPathStatusReportsConflicts(t *testing.T) {
+	n := testNode(t, "a")
+	dir := t.TempDir()
+	os.MkdirAll(filepath.Join(dir, "docs"), 0o755)
+	os.WriteFile(filepath.Join(dir, "docs", "plan.txt"), []byte("v2"), 0o644)
+	os.WriteFile(filepath.Join(dir, "docs", "plan.sync-conflict-20260101-000000-abcdefg.txt"), []byte("v1"), 0o644)
+	os.WriteFile(filepath.Join(dir, "other.txt"), []byte("x"), 0o644)
+	f, err := n.CreateFolder(dir, "c")
+	if err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, "the files indexed", func() error {
+		if _, ok, _ := f.Index().Get("other.txt"); !ok {
+			return errors.New("not yet")
+		}
+		return nil
+	})
+	r := n.Report().Folders[0]
+	if r.Conflicts != 1 || len(r.ConflictNames) != 1 || r.ConflictNames[0] != "docs/plan.sync-conflict-20260101-000000-abcdefg.txt" {
+		t.Fatalf("folder report conflicts: %d %v", r.Conflicts, r.ConflictNames)
+	}
+	for p, want := range map[string]string{"": PathConflict, "docs": PathConflict, "other.txt": PathSynced, "docs/plan.txt": PathSynced} {
+		got, err := f.PathStatus(p)
+		if err != nil || got.State != want {
+			t.Errorf("PathStatus(%q) = %+v, %v; want %s", p, got, err, want)
+		}
+	}
+	if _, err := f.PathStatus("../escape"); err == nil {
+		t.Error("a path leaving the folder was accepted")
+	}
+}
