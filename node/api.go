@@ -47,6 +47,8 @@ type API struct {
 	token string
 	srv   *http.Server
 	ln    net.Listener
+
+	closing chan struct{} // closed on shutdown: ends event streams
 }
 
 // StartAPI listens on addr (a loopback address; "" means 127.0.0.1:0),
@@ -68,7 +70,7 @@ func (n *Node) StartAPI(addr string) (*API, error) {
 	}
 	var tok [32]byte
 	rand.Read(tok[:])
-	a := &API{n: n, token: hex.EncodeToString(tok[:]), ln: ln}
+	a := &API{n: n, token: hex.EncodeToString(tok[:]), ln: ln, closing: make(chan struct{})}
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /v1/status", a.status)
 	mux.HandleFunc("POST /v1/folders", a.addFolder)
@@ -78,6 +80,7 @@ func (n *Node) StartAPI(addr string) (*API, error) {
 		register(a, mux)
 	}
 	a.srv = &http.Server{Handler: a.auth(mux), ReadHeaderTimeout: apiReadTimout}
+	a.srv.RegisterOnShutdown(func() { close(a.closing) })
 	info, _ := json.Marshal(APIInfo{Addr: ln.Addr().String(), Token: a.token})
 	if err := writeFileAtomic(filepath.Join(n.cfg.Home, APIFile), info, 0o600); err != nil {
 		ln.Close()
@@ -100,6 +103,10 @@ func (a *API) Close() error {
 
 func (a *API) auth(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Method == http.MethodGet && r.URL.Path == MetricsPath {
+			a.n.metrics.handler.ServeHTTP(w, r) // no token: see MetricsPath
+			return
+		}
 		got := strings.TrimPrefix(r.Header.Get("Authorization"), "Bearer ")
 		if subtle.ConstantTimeCompare([]byte(got), []byte(a.token)) != 1 {
 			apiError(w, http.StatusUnauthorized, errors.New("missing or wrong API token"))
@@ -117,6 +124,7 @@ type StatusReport struct {
 	Addrs     []string       `json:"addrs"`
 	Connected []string       `json:"connected"` // devices this one has a connection to
 	Folders   []FolderReport `json:"folders"`
+	PausedAll bool           `json:"paused_all"` // the global pause switch is on
 }
 
 // FolderReport is one folder in a StatusReport.
@@ -124,6 +132,8 @@ type FolderReport struct {
 	ID   string `json:"id"`
 	Root string `json:"root"`
 	Status
+	Conflicts     int      `json:"conflicts"`      // conflict copies in the folder
+	ConflictNames []string `json:"conflict_names"` // the first MaxConflictNames of them
 }
 
 // Report is the node's status.
@@ -136,16 +146,8 @@ func (n *Node) Report() StatusReport {
 		r.Connected = append(r.Connected, p.String())
 	}
 	sort.Strings(r.Connected)
-	n.mu.Lock()
-	for id, f := range n.folders {
-		r.Folders = append(r.Folders, FolderReport{ID: id, Root: f.root})
-	}
-	n.mu.Unlock()
-	for i := range r.Folders {
-		f, _ := n.Folder(r.Folders[i].ID)
-		r.Folders[i].Status = f.Status()
-	}
-	sort.Slice(r.Folders, func(i, j int) bool { return r.Folders[i].ID < r.Folders[j].ID })
+	r.Folders = n.folderReports()
+	r.PausedAll = n.PausedAll()
 	return r
 }
 

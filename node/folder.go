@@ -11,6 +11,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/ipfs/go-cid"
@@ -57,6 +58,9 @@ type Status struct {
 	NoAccess   []string // folders seen by name whose files this device's user may not read
 	Access     string   // "" (member), "pending" or "denied": this device's access request
 	Request    string   // the access request's ID when Access is set
+	NeedFiles  int      // paths with a remote version still to apply
+	NeedBytes  int64    // bytes of those versions (an upper bound of what is left to fetch)
+	Paused     bool     // the folder is paused (by itself or by the global switch)
 }
 
 // Folder syncs one shared folder: it scans and watches the disk, publishes its
@@ -85,6 +89,9 @@ type Folder struct {
 	signedTo   uint64          // local versions up to this sequence are signed or judged
 	refused    map[string]bool // local changes this device's user may not make: to restore
 	status     Status
+
+	run     folderRun    // the runner goroutine, stopped while paused (daemon.go)
+	fetched atomic.Int64 // bytes of chunks delivered during the current apply: progress
 }
 
 type versionKey struct {
@@ -131,12 +138,14 @@ func (f *Folder) Status() Status {
 	noAccess := f.NoAccess()
 	access, request := f.access()
 	f.mu.Lock()
-	defer f.mu.Unlock()
 	s := f.status
 	s.NoAccess, s.Access, s.Request = noAccess, access, request
 	s.Peers = len(f.peers)
 	s.Candidates = f.countCandidatesLocked()
-	return s
+	s.NeedFiles, s.NeedBytes = f.needLocked()
+	f.mu.Unlock()
+	s.NeedBytes = max(0, s.NeedBytes-f.fetched.Load())
+	return f.pausedStatus(s)
 }
 
 // Log runs fn with the folder's rights log, under its lock.
@@ -259,6 +268,8 @@ func (f *Folder) serve(ctx context.Context) error {
 			}
 			if ev.Err != nil {
 				f.log.Warn("scan failed", "err", ev.Err)
+			} else {
+				f.n.metrics.scan.Observe(ev.Result.Duration.Seconds())
 			}
 			if len(ev.Result.Refused) > 0 {
 				f.mu.Lock()
@@ -412,6 +423,7 @@ func (f *Folder) restoreRefused(ctx context.Context, applier *Applier) {
 		actions = append(actions, plan.Action{Op: plan.Fetch, Want: shared})
 	}
 	res, err := applier.Apply(ctx, actions)
+	f.fetched.Store(0) // restoring is not the progress of remote changes
 	if err != nil || len(res.Skipped) > 0 {
 		f.log.Error("restoring shared versions", "err", err, "skipped", res.Skipped)
 		f.mu.Lock()
@@ -598,6 +610,7 @@ func (f *Folder) pullLog(ctx context.Context, st *state.FolderState) error {
 		}
 		if len(res.Rejected) > 0 {
 			f.log.Warn("log ops refused", "peer", ShortID(st.Device), "count", len(res.Rejected), "first", res.Rejected[0])
+			f.n.metrics.rejectedOps.Add(float64(len(res.Rejected)))
 		}
 	}
 	return err
@@ -697,6 +710,7 @@ func (f *Folder) accept(fi store.FileInfo) error {
 func (f *Folder) reject(fi store.FileInfo, why error) {
 	f.log.Warn("remote version refused", "path", fi.Path, "author", ShortID(peer.ID(fi.Author)), "why", why)
 	f.setStatus(func(s *Status) { s.Rejected++ })
+	f.n.metrics.rejectedVersions.Inc()
 }
 
 // apply plans over the candidate paths and executes the plan, holding diskMu
@@ -723,7 +737,10 @@ func (f *Folder) apply(ctx context.Context, applier *Applier) {
 	actions := plan.Plan(cfg, local, remote)
 	if len(actions) > 0 {
 		f.setStatus(func(s *Status) { s.State = "syncing" })
+		start := time.Now()
+		f.fetched.Store(0)
 		res, err := applier.Apply(ctx, actions)
+		f.n.metrics.pull.Observe(time.Since(start).Seconds())
 		if err != nil {
 			f.log.Error("applying remote changes", "err", err)
 		}
@@ -746,6 +763,7 @@ func (f *Folder) apply(ctx context.Context, applier *Applier) {
 			delete(f.candidates, p)
 		}
 	}
+	f.fetched.Store(0)
 	f.mu.Unlock()
 	if len(still) > 0 {
 		time.AfterFunc(time.Second, f.wake) // retry soon: a rescan or a peer may unblock it
@@ -783,6 +801,11 @@ func (f *Folder) countCandidatesLocked() int {
 // Fetch gets chunks (ChunkFetcher): first from the files of this device's
 // other folders, then from every peer sharing this folder.
 func (f *Folder) Fetch(ctx context.Context, want []cid.Cid, deliver func(cid.Cid, []byte) error) error {
+	inner := deliver
+	deliver = func(c cid.Cid, data []byte) error {
+		f.fetched.Add(int64(len(data)))
+		return inner(c, data)
+	}
 	var remote []cid.Cid
 	for _, c := range want {
 		if data, ok := f.n.chunkElsewhere(f, c); ok {
@@ -812,6 +835,7 @@ func (f *Folder) Fetch(ctx context.Context, want []cid.Cid, deliver func(cid.Cid
 		Open:   chunks.OpenWith(f.n.host),
 		Penalize: func(p peer.ID, why error) {
 			f.log.Warn("peer sent bad data; dropped for this transfer", "peer", ShortID(p), "why", why)
+			f.n.metrics.rejectedChunks.Inc()
 		},
 	}, want, peers, deliver)
 	return err

@@ -47,6 +47,9 @@ type HostConfig struct {
 	ListenAddrs []string // multiaddrs; empty means DefaultListenAddrs(DefaultPort)
 	// Bandwidth, if set, counts every byte the host sends and receives.
 	Bandwidth *metrics.BandwidthCounter
+	// MaxConns caps all connections (the config file's max_connections);
+	// 0 means MaxConns. The connection manager trims at 3/4 of it.
+	MaxConns int
 }
 
 // DefaultListenAddrs listens on every interface, TCP and QUIC, on port.
@@ -78,11 +81,17 @@ func NewHost(cfg HostConfig) (host.Host, error) {
 }
 
 func newHost(cfg HostConfig, addrs []string) (host.Host, error) {
-	rm, err := newResourceManager()
+	maxConns, low, high := MaxConns, ConnLowWater, ConnHighWater
+	if cfg.MaxConns > 0 {
+		maxConns = cfg.MaxConns
+		high = min(high, max(1, cfg.MaxConns*3/4))
+		low = min(low, high/2)
+	}
+	rm, err := newResourceManager(maxConns)
 	if err != nil {
 		return nil, err
 	}
-	cm, err := connmgr.NewConnManager(ConnLowWater, ConnHighWater, connmgr.WithGracePeriod(ConnGracePeriod))
+	cm, err := connmgr.NewConnManager(low, high, connmgr.WithGracePeriod(ConnGracePeriod))
 	if err != nil {
 		return nil, err
 	}
@@ -112,10 +121,10 @@ func newHost(cfg HostConfig, addrs []string) (host.Host, error) {
 	return h, nil
 }
 
-func newResourceManager() (network.ResourceManager, error) {
+func newResourceManager(maxConns int) (network.ResourceManager, error) {
 	limits := rcmgr.PartialLimitConfig{
 		System: rcmgr.ResourceLimits{
-			Conns: MaxConns, ConnsInbound: MaxConns, ConnsOutbound: MaxConns,
+			Conns: rcmgr.LimitVal(maxConns), ConnsInbound: rcmgr.LimitVal(maxConns), ConnsOutbound: rcmgr.LimitVal(maxConns),
 			Streams: MaxStreams, StreamsInbound: MaxStreams, StreamsOutbound: MaxStreams,
 			Memory: MaxHostMemory,
 		},

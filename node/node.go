@@ -58,6 +58,7 @@ type Config struct {
 	DHT         bool            // WAN discovery through meshfold's DHT
 	DHTServer   bool            // answer DHT queries
 	Relays      []peer.AddrInfo // circuit relays to reserve slots on when not publicly reachable
+	MaxConns    int             // cap on all connections; 0: MaxConns
 	Heartbeat   time.Duration   // 0: DefaultHeartbeat
 	Logger      *slog.Logger
 }
@@ -80,9 +81,13 @@ type Node struct {
 
 	bw *metrics.BandwidthCounter
 
-	mu      sync.Mutex
-	folders map[string]*Folder
-	wg      sync.WaitGroup
+	mu        sync.Mutex
+	folders   map[string]*Folder
+	pausedAll bool // the global pause switch (daemon.go)
+	wg        sync.WaitGroup
+
+	metrics *nodeMetrics // metrics.go
+	events  *eventHub    // events.go
 }
 
 // FoldersFile lists, in the node home, the folders the node syncs (ID and
@@ -91,8 +96,9 @@ const FoldersFile = "folders.json"
 
 // folderEntry is one line of FoldersFile.
 type folderEntry struct {
-	ID   string `json:"id"`
-	Root string `json:"root"`
+	ID     string `json:"id"`
+	Root   string `json:"root"`
+	Paused bool   `json:"paused,omitempty"`
 }
 
 // Open prepares a node from its home: keys (created on first start), the
@@ -127,7 +133,7 @@ func Open(cfg Config) (*Node, error) {
 		return nil, err
 	}
 	bw := metrics.NewBandwidthCounter()
-	h, err := NewHost(HostConfig{Key: key, ListenAddrs: cfg.ListenAddrs, Bandwidth: bw})
+	h, err := NewHost(HostConfig{Key: key, ListenAddrs: cfg.ListenAddrs, Bandwidth: bw, MaxConns: cfg.MaxConns})
 	if err != nil {
 		db.Close()
 		return nil, err
@@ -141,6 +147,11 @@ func Open(cfg Config) (*Node, error) {
 	}
 	n.linked.Store(linked)
 	n.log = log.With("device", ShortID(n.id))
+	if err := n.openDaemonState(); err != nil {
+		h.Close()
+		db.Close()
+		return nil, err
+	}
 	return n, nil
 }
 
@@ -166,6 +177,7 @@ func (n *Node) Start(ctx context.Context) error {
 	if err := n.disc.Start(ctx); err != nil {
 		return err
 	}
+	n.startEvents()
 	return n.resumeFolders()
 }
 
@@ -179,7 +191,7 @@ func (n *Node) resumeFolders() error {
 	for _, e := range entries {
 		log, err := crdt.Load(n.db.LogStore(e.ID))
 		if err == nil {
-			_, err = n.runFolder(log, e.Root)
+			_, err = n.runFolder(log, e.Root, e.Paused)
 		}
 		if err != nil {
 			n.log.Error("cannot resume folder", "folder", e.ID, "root", e.Root, "err", err)
@@ -208,7 +220,7 @@ func (n *Node) saveFolders() error {
 	n.mu.Lock()
 	entries := make([]folderEntry, 0, len(n.folders))
 	for id, f := range n.folders {
-		entries = append(entries, folderEntry{ID: id, Root: f.root})
+		entries = append(entries, folderEntry{ID: id, Root: f.root, Paused: f.run.paused})
 	}
 	n.mu.Unlock()
 	slices.SortFunc(entries, func(a, b folderEntry) int { return strings.Compare(a.ID, b.ID) })
@@ -345,15 +357,16 @@ func (n *Node) startFolder(mem *crdt.Log, root string) (*Folder, error) {
 	if err != nil {
 		return nil, fmt.Errorf("loading the folder log: %w", err)
 	}
-	f, err := n.runFolder(log, abs)
+	f, err := n.runFolder(log, abs, false)
 	if err != nil {
 		return nil, err
 	}
 	return f, n.saveFolders()
 }
 
-// runFolder starts the runner of a folder whose log is in the node's store.
-func (n *Node) runFolder(log *crdt.Log, abs string) (*Folder, error) {
+// runFolder starts the runner of a folder whose log is in the node's store
+// (unless it or the node is paused).
+func (n *Node) runFolder(log *crdt.Log, abs string, paused bool) (*Folder, error) {
 	id := log.Folder().String()
 	f, err := newFolder(n, log, abs)
 	if err != nil {
@@ -365,12 +378,12 @@ func (n *Node) runFolder(log *crdt.Log, abs string) (*Folder, error) {
 		return nil, fmt.Errorf("folder %s is already syncing", id)
 	}
 	n.folders[id] = f
+	f.run.paused = paused
+	running := !paused && !n.pausedAll
 	n.mu.Unlock()
-	n.wg.Add(1)
-	go func() {
-		defer n.wg.Done()
-		f.supervise(n.ctx)
-	}()
+	if running {
+		f.startRunner()
+	}
 	return f, nil
 }
 
@@ -393,9 +406,10 @@ func (n *Node) chunkElsewhere(except *Folder, c cid.Cid) ([]byte, bool) {
 	return nil, false
 }
 
-// folder looks up a folder for a protocol server, as wire.ErrNotFound when unknown.
+// folder looks up a folder for a protocol server, as wire.ErrNotFound when
+// unknown or paused (a paused folder neither sends nor receives).
 func (n *Node) folder(id string) (*Folder, error) {
-	if f, ok := n.Folder(id); ok {
+	if f, ok := n.Folder(id); ok && !f.Paused() {
 		return f, nil
 	}
 	return nil, wire.ErrNotFound

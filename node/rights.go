@@ -18,15 +18,14 @@ import (
 // Errors of the members-and-rights flows. Each is the start of a one-line
 // message the CLI prints as is.
 var (
-	ErrAmbiguousFolder = errors.New("more than one folder matches")
-	ErrUnknownUser     = errors.New("no such user in the folder")
-	ErrAmbiguousUser   = errors.New("more than one user matches")
-	ErrUnknownGroup    = errors.New("no such group in the folder")
-	ErrGroupExists     = errors.New("a group with that name already exists")
-	ErrUnknownRequest  = errors.New("no such access request")
-	ErrBadPath         = errors.New("the path is not inside the folder")
-	ErrNotADirectory   = errors.New("no such subfolder")
-	ErrRefused         = errors.New("refused")
+	ErrUnknownUser    = errors.New("no such user in the folder")
+	ErrAmbiguousUser  = errors.New("more than one user matches")
+	ErrUnknownGroup   = errors.New("no such group in the folder")
+	ErrGroupExists    = errors.New("a group with that name already exists")
+	ErrUnknownRequest = errors.New("no such access request")
+	ErrBadPath        = errors.New("the path is not inside the folder")
+	ErrNotADirectory  = errors.New("no such subfolder")
+	ErrRefused        = errors.New("refused")
 )
 
 // Access states of this device in a folder (Status.Access).
@@ -46,33 +45,19 @@ const groupPrefix = "group:"
 // its ID (at least minFolderSuffix characters), or its local directory (or a
 // directory inside it: the folder holding it).
 func (n *Node) ResolveFolder(ref string) (*Folder, error) {
-	if ref == "" {
-		return nil, fmt.Errorf("no folder given: %w", ErrUnknownFolder)
+	refs := n.folderRefs()
+	fr, err := ResolveFolder(refs, ref)
+	if errors.Is(err, ErrUnknownFolder) && filepath.IsAbs(ref) {
+		fr, _, err = FolderOf(refs, filepath.Clean(ref))
+		if errors.Is(err, ErrNotInFolder) {
+			err = fmt.Errorf("%q: %w", ref, ErrUnknownFolder)
+		}
 	}
-	if f, ok := n.Folder(ref); ok {
+	if err != nil {
+		return nil, err
+	}
+	if f, ok := n.Folder(fr.ID); ok {
 		return f, nil
-	}
-	n.mu.Lock()
-	var byID, byPath []*Folder
-	for id, f := range n.folders {
-		if len(ref) >= minFolderSuffix && strings.HasSuffix(id, ref) {
-			byID = append(byID, f)
-		}
-		if filepath.IsAbs(ref) {
-			if rel, err := filepath.Rel(f.root, filepath.Clean(ref)); err == nil && filepath.IsLocal(rel) || rel == "." {
-				byPath = append(byPath, f)
-			}
-		}
-	}
-	n.mu.Unlock()
-	for _, fs := range [][]*Folder{byID, byPath} {
-		switch len(fs) {
-		case 1:
-			return fs[0], nil
-		case 0:
-		default:
-			return nil, fmt.Errorf("%q: %w; give the full folder ID", ref, ErrAmbiguousFolder)
-		}
 	}
 	return nil, fmt.Errorf("%q: %w", ref, ErrUnknownFolder)
 }

@@ -21,7 +21,7 @@ import (
 	"github.com/meshfold/meshfold/store"
 )
 
-func TestResolveFolder(t *testing.T) {
+func TestNodeResolveFolder(t *testing.T) {
 	n := testNode(t, "a")
 	dir1, dir2 := t.TempDir(), t.TempDir()
 	os.MkdirAll(filepath.Join(dir1, "sub", "deeper"), 0o755)

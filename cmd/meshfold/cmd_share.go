@@ -51,6 +51,9 @@ func newFolderCommand() *cobra.Command {
 	add.Flags().StringVar(&name, "name", "", "the folder's name (default: the directory's name)")
 	add.Flags().BoolVar(&asJSON, "json", false, "print JSON")
 	cmd.AddCommand(add)
+	for _, sub := range folderSubcommands {
+		cmd.AddCommand(sub())
+	}
 	return cmd
 }
 
@@ -65,10 +68,17 @@ func newInviteCommand() *cobra.Command {
 single string to send to the person you invite, who runs
 'meshfold join <key> <dir>'. Only the key's public half is in the log.
 With --approval, or for a role you may not grant yourself, joins wait as
-access requests that a manager settles ('meshfold requests', 'approve', 'deny').`,
+access requests that a manager settles ('meshfold requests', 'approve', 'deny').
+On a terminal a QR code of the key is printed under it (not when piped or
+with --json). The folder is named by its ID, a unique ID suffix or its
+local directory.`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			c, err := newClient(home)
+			if err != nil {
+				return err
+			}
+			f, err := c.resolveFolder(args[0])
 			if err != nil {
 				return err
 			}
@@ -77,13 +87,16 @@ access requests that a manager settles ('meshfold requests', 'approve', 'deny').
 				Approval bool   `json:"approval"`
 			}
 			req := map[string]any{"role": role, "path": path, "uses": uses, "expires": expires, "approval": approval}
-			if err := c.call("POST", folderPath(args[0])+"/invites", req, &out); err != nil {
+			if err := c.call("POST", "/v1/folders/"+f.ID+"/invites", req, &out); err != nil {
 				return err
 			}
 			if asJSON {
 				return printJSON(cmd.OutOrStdout(), out)
 			}
 			fmt.Fprintln(cmd.OutOrStdout(), out.Key)
+			if isTerminal(cmd.OutOrStdout()) {
+				printQR(cmd.OutOrStdout(), out.Key) // only on a terminal: a pipe gets the key alone
+			}
 			if out.Approval && !approval {
 				fmt.Fprintf(cmd.ErrOrStderr(), "note: you may not grant %s directly: joins with this key wait for the approval of a manager who may ('meshfold requests')\n", role)
 			}
@@ -97,6 +110,9 @@ access requests that a manager settles ('meshfold requests', 'approve', 'deny').
 	cmd.Flags().StringVar(&expires, "expires", "7d", "how long the key stays valid (e.g. 90m, 12h, 7d; \"\" for never)")
 	cmd.Flags().BoolVar(&approval, "approval", false, "joins wait for a manager's approval")
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print JSON")
+	for _, sub := range inviteSubcommands {
+		cmd.AddCommand(sub())
+	}
 	return cmd
 }
 
