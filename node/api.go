@@ -121,8 +121,9 @@ type StatusReport struct {
 
 // FolderReport is one folder in a StatusReport.
 type FolderReport struct {
-	ID   string `json:"id"`
-	Root string `json:"root"`
+	ID    string     `json:"id"`
+	Root  string     `json:"root"`
+	Locks []LockInfo `json:"locks"` // live locks and lock requests (locks.go)
 	Status
 }
 
@@ -144,6 +145,7 @@ func (n *Node) Report() StatusReport {
 	for i := range r.Folders {
 		f, _ := n.Folder(r.Folders[i].ID)
 		r.Folders[i].Status = f.Status()
+		r.Folders[i].Locks = f.lockInfos("")
 	}
 	sort.Slice(r.Folders, func(i, j int) bool { return r.Folders[i].ID < r.Folders[j].ID })
 	return r
