@@ -43,6 +43,10 @@ func newStatusCommand() *cobra.Command {
 					line += "  error: " + f.Err
 				}
 				fmt.Fprintln(w, line)
+				for _, li := range f.Locks {
+					fmt.Fprint(w, "  ")
+					printLock(w, li)
+				}
 			}
 			return nil
 		},
