@@ -25,6 +25,7 @@ import (
 	"github.com/meshfold/meshfold/protocol/chunks"
 	"github.com/meshfold/meshfold/protocol/index"
 	"github.com/meshfold/meshfold/protocol/join"
+	"github.com/meshfold/meshfold/protocol/links"
 	"github.com/meshfold/meshfold/protocol/logsync"
 	"github.com/meshfold/meshfold/protocol/wire"
 	"github.com/meshfold/meshfold/store"
@@ -77,6 +78,9 @@ type Node struct {
 	cancel context.CancelFunc
 
 	bw *metrics.BandwidthCounter
+
+	linkGuardOnce sync.Once
+	linkGuardV    *linkGuard // links.go
 
 	mu      sync.Mutex
 	folders map[string]*Folder
@@ -150,6 +154,7 @@ func (n *Node) Start(ctx context.Context) error {
 	chunks.NewServer(n, n).Register(n.host)
 	logsync.NewServer(n, n).Register(n.host)
 	join.NewServer(n).Register(n.host)
+	links.NewServer(n).Register(n.host)
 	n.disc = NewDiscovery(n.host, DiscoveryConfig{
 		MDNS: n.cfg.MDNS, DHT: n.cfg.DHT, DHTServer: n.cfg.DHTServer,
 		Bootstrap: n.cfg.Bootstrap, AddrBook: n.db, Logger: n.log,

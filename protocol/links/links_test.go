@@ -108,6 +108,20 @@ func TestTokenRoundTripAndTampering(t *testing.T) {
 		len(got.Addrs) != 1 || got.Addrs[0].ID != k.Addrs[0].ID {
 		t.Fatalf("round trip: %+v", got)
 	}
+	// Devices keep the token's order (the creator first), however many.
+	for seed := byte(10); seed < 20; seed++ {
+		_, other := testkeys.Key(t, seed)
+		k.Addrs = append(k.Addrs, peer.AddrInfo{ID: other, Addrs: []ma.Multiaddr{ma.StringCast("/ip4/10.0.0.1/tcp/4001")}})
+	}
+	many, err := ParseToken(k.String())
+	if err != nil || len(many.Addrs) != len(k.Addrs) {
+		t.Fatalf("%d devices: %v", len(many.Addrs), err)
+	}
+	for i := range k.Addrs {
+		if many.Addrs[i].ID != k.Addrs[i].ID {
+			t.Fatalf("device %d out of order", i)
+		}
+	}
 	for i := len(TokenPrefix); i < len(s); i++ {
 		c := byte('a')
 		if s[i] == 'a' {

@@ -112,12 +112,20 @@ func ParseToken(s string) (Token, error) {
 	if len(t.Link) == 0 || len(t.Secret) != SecretLength {
 		return Token{}, fmt.Errorf("%w: no link or a short secret", ErrBadToken)
 	}
-	if len(addrs) > 0 {
-		infos, err := peer.AddrInfosFromP2pAddrs(addrs...)
+	// Devices in the order the token names them (the creator's first).
+	index := map[peer.ID]int{}
+	for _, a := range addrs {
+		ai, err := peer.AddrInfoFromP2pAddr(a)
 		if err != nil {
 			return Token{}, fmt.Errorf("%w: address without a device ID", ErrBadToken)
 		}
-		t.Addrs = infos
+		i, ok := index[ai.ID]
+		if !ok {
+			i = len(t.Addrs)
+			index[ai.ID] = i
+			t.Addrs = append(t.Addrs, peer.AddrInfo{ID: ai.ID})
+		}
+		t.Addrs[i].Addrs = append(t.Addrs[i].Addrs, ai.Addrs...)
 	}
 	return t, nil
 }
