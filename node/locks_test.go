@@ -10,7 +10,6 @@ import (
 	"testing"
 	"time"
 
-
 	"github.com/meshfold/meshfold/crdt"
 	"github.com/meshfold/meshfold/node/plan"
 	"github.com/meshfold/meshfold/protocol/index"
@@ -213,4 +212,3 @@ func (n *Node) mustFolder(t *testing.T) *Folder {
 	}
 	return fs[0]
 }
-
