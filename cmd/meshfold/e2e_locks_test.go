@@ -257,10 +257,12 @@ func TestE2EShareLink(t *testing.T) {
 
 	// The member's device serves the link while the creator is offline.
 	waitUntil(t, "the owner connected to the member", func() error {
-		if a.status().Folders[0].Peers == 0 {
-			return fmt.Errorf("no peer yet")
+		for _, f := range a.status().Folders {
+			if f.ID == id && f.Peers > 0 {
+				return nil
+			}
 		}
-		return nil
+		return fmt.Errorf("no peer yet")
 	})
 	served := linkToken(t, a, "", report)
 	servedID := ""
