@@ -2,6 +2,7 @@ package node
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -82,7 +83,8 @@ type lockKeeper struct {
 	heard     map[peer.ID]time.Time // when a device's folder state last arrived (monotonic)
 	grantSeen map[crdt.LockID]time.Time
 	acked     map[crdt.LockID]bool
-	readOnly  map[string]uint32 // path -> write bits taken away from it
+	readOnly  map[string]uint32 // path -> write bits taken away from it (saved in readOnlyFile)
+	loaded    bool              // readOnly was read from readOnlyFile
 	lastHeads string
 	lastCheck time.Time
 }
@@ -266,6 +268,16 @@ func (f *Folder) enforceLocks() {
 	f.locks.mu.Lock()
 	defer f.locks.mu.Unlock()
 	f.locks.init()
+	if !f.locks.loaded {
+		f.locks.loaded = true
+		f.loadReadOnly()
+	}
+	before := fmt.Sprint(f.locks.readOnly)
+	defer func() {
+		if fmt.Sprint(f.locks.readOnly) != before {
+			f.saveReadOnly()
+		}
+	}()
 	for p, bits := range f.locks.readOnly {
 		if locked[p] {
 			continue
@@ -299,6 +311,36 @@ func (f *Folder) enforceLocks() {
 			delete(f.locks.readOnly, p)
 			f.log.Warn("making a locked file read-only", "path", p, "err", err)
 		}
+	}
+}
+
+// readOnlyFile keeps, in the folder marker, the files this device made
+// read-only for locks, so a lock that ended while the daemon was down still
+// gets its write bits back, and the first scan after a restart does not read
+// the missing bits as the user's change.
+const readOnlyFile = store.MarkerName + "/lock-readonly.json"
+
+func (f *Folder) loadReadOnly() {
+	raw, err := os.ReadFile(filepath.Join(f.root, readOnlyFile))
+	if err != nil {
+		return
+	}
+	var m map[string]uint32
+	if err := json.Unmarshal(raw, &m); err != nil {
+		f.log.Warn("ignoring a corrupt "+readOnlyFile, "err", err)
+		return
+	}
+	for p, bits := range m {
+		if store.ValidatePath(p) == nil {
+			f.locks.readOnly[p] = bits & writeBits
+		}
+	}
+}
+
+func (f *Folder) saveReadOnly() {
+	raw, _ := json.Marshal(f.locks.readOnly)
+	if err := writeFileAtomic(filepath.Join(f.root, readOnlyFile), raw, 0o600); err != nil {
+		f.log.Warn("saving the read-only files of locks", "err", err)
 	}
 }
 

@@ -10,6 +10,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/libp2p/go-libp2p/core/peer"
+
 	"github.com/meshfold/meshfold/crdt"
 	"github.com/meshfold/meshfold/node/plan"
 	"github.com/meshfold/meshfold/protocol/index"
@@ -211,4 +213,97 @@ func (n *Node) mustFolder(t *testing.T) *Folder {
 		t.Fatalf("%d folders", len(fs))
 	}
 	return fs[0]
+}
+
+// openNode opens and starts a node on home; the caller closes it.
+func openNode(t *testing.T, home string, bootstrap ...peer.AddrInfo) *Node {
+	t.Helper()
+	n, err := Open(Config{Home: home, ListenAddrs: []string{"/ip4/127.0.0.1/tcp/0"}, Bootstrap: bootstrap, Heartbeat: time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := n.Start(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	return n
+}
+
+// TestLockEndedWhileDownAndPending: a lock that ends while b's daemon is down
+// gives b its write bits back after the restart, and the restart's scan does
+// not take the missing bits for b's change (no version, no conflict copy).
+// With the only witness offline, a request stays pending.
+func TestLockEndedWhileDownAndPending(t *testing.T) {
+	a := openNode(t, filepath.Join(t.TempDir(), "a"))
+	aClosed := false
+	defer func() {
+		if !aClosed {
+			a.Close()
+		}
+	}()
+	homeB := filepath.Join(t.TempDir(), "b")
+	b := openNode(t, homeB, a.AddrInfo())
+	dirA, dirB := t.TempDir(), t.TempDir()
+	os.WriteFile(filepath.Join(dirA, "doc.txt"), []byte("original"), 0o644)
+	fa, err := a.CreateFolder(dirA, "shared")
+	if err != nil {
+		t.Fatal(err)
+	}
+	share(t, a, fa, b, crdt.RoleEditor, dirB)
+	eventually(t, "doc.txt on b", fileIs(dirB, "doc.txt", []byte("original")))
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if _, err := a.Lock(ctx, filepath.Join(dirA, "doc.txt"), 0); err != nil {
+		t.Fatal(err)
+	}
+	docB := filepath.Join(dirB, "doc.txt")
+	mode := func(want os.FileMode) func() error {
+		return func() error {
+			st, err := os.Stat(docB)
+			if err != nil {
+				return err
+			}
+			if st.Mode().Perm() != want {
+				return fmt.Errorf("mode %v, want %v", st.Mode().Perm(), want)
+			}
+			return nil
+		}
+	}
+	eventually(t, "doc.txt read-only on b", mode(0o444))
+	b.Close()
+	if _, err := a.Unlock(filepath.Join(dirA, "doc.txt"), false); err != nil {
+		t.Fatal(err)
+	}
+	b = openNode(t, homeB, a.AddrInfo())
+	defer b.Close()
+	eventually(t, "b's write bits back after the restart", mode(0o644))
+	fb := b.mustFolder(t)
+	if seq, _ := fb.idx.Sequence(store.DeviceID(b.ID())); seq != 0 {
+		t.Fatalf("b recorded %d versions of its own", seq)
+	}
+	if copies, _ := filepath.Glob(filepath.Join(dirB, "*sync-conflict*")); len(copies) != 0 {
+		t.Fatalf("conflict copies %v", copies)
+	}
+
+	a.Close()
+	aClosed = true
+	short, cancel2 := context.WithTimeout(context.Background(), time.Second)
+	defer cancel2()
+	li, err := b.Lock(short, docB, 0)
+	if err != nil || li.State != LockPending || !li.Mine || li.Acks != 0 || li.Quorum != 1 {
+		t.Fatalf("lock with the witness offline: %+v %v", li, err)
+	}
+	if err := writable(docB); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func writable(p string) error {
+	st, err := os.Stat(p)
+	if err != nil {
+		return err
+	}
+	if st.Mode().Perm()&0o200 == 0 {
+		return fmt.Errorf("%s is read-only", p)
+	}
+	return nil
 }
