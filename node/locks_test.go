@@ -204,6 +204,11 @@ func TestLockRefusals(t *testing.T) {
 	if _, err := b.Unlock(filepath.Join(dirB, "doc.txt"), true); err == nil || !strings.Contains(err.Error(), "only a manager") {
 		t.Errorf("editor breaking the owner's lock: %v", err)
 	}
+	// Share links are for those who manage access.
+	eventually(t, "doc.txt on b", fileIs(dirB, "doc.txt", []byte("x")))
+	if _, err := b.CreateLink(ctx, filepath.Join(dirB, "doc.txt"), LinkOptions{}); !errors.Is(err, ErrMayNotLink) {
+		t.Errorf("an editor created a share link: %v", err)
+	}
 }
 
 func (n *Node) mustFolder(t *testing.T) *Folder {
