@@ -12,6 +12,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/ipfs/go-cid"
@@ -41,6 +42,11 @@ const (
 	// writeBits are the permission bits a lock takes away on other devices.
 	writeBits = 0o222
 )
+
+// lockExpiryGrace is LockExpiryGrace in ns (tests shorten it).
+var lockExpiryGrace atomic.Int64
+
+func init() { lockExpiryGrace.Store(int64(LockExpiryGrace)) }
 
 // Lock states as reported.
 const (
@@ -240,7 +246,7 @@ func (f *Folder) maybeExpire(r crdt.SnapLock, now time.Time) {
 		last = t
 	}
 	f.locks.mu.Unlock()
-	if now.Sub(last) < time.Duration(h.LeaseSecs)*time.Second+LockExpiryGrace {
+	if now.Sub(last) < time.Duration(h.LeaseSecs)*time.Second+time.Duration(lockExpiryGrace.Load()) {
 		return
 	}
 	if _, err := f.AppendOp(crdt.LockExpire{Request: r.ID}); err != nil && !errors.Is(err, crdt.ErrBadTarget) {

@@ -312,3 +312,59 @@ func writable(p string) error {
 	}
 	return nil
 }
+
+// TestLeaseRenewedWhileHolderRuns: a witness keeps a lock whose holder's
+// device it heard from within the lease, and expires it (LockExpire, a
+// majority of one here) once the holder has been quiet for longer.
+func TestLeaseRenewedWhileHolderRuns(t *testing.T) {
+	a := testNode(t, "a")
+	b := openNode(t, filepath.Join(t.TempDir(), "b"), a.AddrInfo())
+	bClosed := false
+	defer func() {
+		if !bClosed {
+			b.Close()
+		}
+	}()
+	dirA, dirB := t.TempDir(), t.TempDir()
+	os.WriteFile(filepath.Join(dirA, "doc.txt"), []byte("x"), 0o644)
+	fa, err := a.CreateFolder(dirA, "shared")
+	if err != nil {
+		t.Fatal(err)
+	}
+	share(t, a, fa, b, crdt.RoleEditor, dirB)
+	eventually(t, "doc.txt on b", fileIs(dirB, "doc.txt", []byte("x")))
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if li, err := b.Lock(ctx, filepath.Join(dirB, "doc.txt"), 5*time.Second); err != nil || li.State != LockGranted {
+		t.Fatalf("lock %+v %v", li, err)
+	}
+	eventually(t, "the grant on a", func() error {
+		if l := fa.lockInfos("doc.txt"); len(l) != 1 || l[0].State != LockGranted {
+			return fmt.Errorf("a sees %+v", l)
+		}
+		return nil
+	})
+	b.Close() // the holder goes quiet
+	bClosed = true
+	defer lockExpiryGrace.Store(lockExpiryGrace.Load())
+	lockExpiryGrace.Store(0)
+	set := func(ago time.Duration) {
+		fa.locks.mu.Lock()
+		for id := range fa.locks.grantSeen {
+			fa.locks.grantSeen[id] = time.Now().Add(-ago)
+		}
+		fa.locks.heard[b.ID()] = time.Now().Add(-ago)
+		fa.locks.mu.Unlock()
+	}
+	fa.witness() // notes when it saw the grant
+	set(0)
+	fa.witness()
+	if l := fa.lockInfos("doc.txt"); len(l) != 1 || l[0].State != LockGranted {
+		t.Fatalf("expired although the holder was just heard: %+v", l)
+	}
+	set(10 * time.Second)
+	fa.witness()
+	if l := fa.lockInfos("doc.txt"); len(l) != 0 {
+		t.Fatalf("not expired after the holder was quiet for twice the lease: %+v", l)
+	}
+}
