@@ -181,7 +181,16 @@ func (f *Folder) linkAddrs(rel string) []peer.AddrInfo {
 	}
 	f.mu.Unlock()
 	for _, p := range peers {
-		if addrs := f.n.host.Peerstore().Addrs(p); len(addrs) > 0 && f.canRead(p, rel) {
+		if !f.canRead(p, rel) {
+			continue
+		}
+		addrs := f.n.host.Peerstore().Addrs(p)
+		if len(addrs) == 0 {
+			for _, c := range f.n.host.Network().ConnsToPeer(p) {
+				addrs = append(addrs, c.RemoteMultiaddr())
+			}
+		}
+		if len(addrs) > 0 {
 			out = append(out, peer.AddrInfo{ID: p, Addrs: addrs})
 		}
 	}

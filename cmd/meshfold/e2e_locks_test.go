@@ -13,6 +13,7 @@ import (
 	"testing"
 
 	"github.com/meshfold/meshfold/node"
+	"github.com/meshfold/meshfold/protocol/links"
 )
 
 // readOnly is nil when the file at p has no write bit.
@@ -264,12 +265,13 @@ func TestE2EShareLink(t *testing.T) {
 		}
 		return fmt.Errorf("no peer yet")
 	})
-	served := linkToken(t, a, "", report)
-	servedID := ""
-	for _, li := range linkList(t, a) {
-		if li.State == "active" && li.DownloadLimit == 0 && li.ExpiresAt.IsZero() && strings.HasSuffix(li.File, "report.txt") {
-			servedID = li.ID
-		}
+	var created node.LinkInfo
+	if err := json.Unmarshal([]byte(a.cli("link", "create", report, "--json")), &created); err != nil {
+		t.Fatal(err)
+	}
+	served, servedID := created.Token, created.ID
+	if tok, err := links.ParseToken(served); err != nil || len(tok.Addrs) != 2 {
+		t.Fatalf("the token names %d devices (%v), want the creator's and the member's", len(tok.Addrs), err)
 	}
 	waitUntil(t, "the link on the member's device", func() error {
 		var all []node.LinkInfo
