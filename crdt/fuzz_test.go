@@ -53,6 +53,7 @@ func everyKind(tb testing.TB) (*Log, [][]byte) {
 	lnk := RefOf(must(tb, l, m, CreateLink{Path: "n2", Role: RoleViewer, DownloadLimit: 3}).ID)
 	must(tb, l, m, SuspendLink{Link: lnk})
 	must(tb, l, m, ResumeLink{Link: lnk})
+	must(tb, l, x, LinkDownload{Link: lnk})
 	must(tb, l, m, RevokeLink{Link: lnk})
 	must(tb, l, y, Renounce{Node: RootNode})
 	must(tb, l, f, DeleteFolder{Node: n})

@@ -410,6 +410,13 @@ type RevokeLink struct {
 	Link LinkID `cbor:"1,keyasint"`
 }
 
+// LinkDownload records one completed download through a share link, by the
+// device that served it: the count of these ops is what a download limit
+// compares with, on every device.
+type LinkDownload struct {
+	Link LinkID `cbor:"1,keyasint"`
+}
+
 // DeleteShare ends the share: no op after it is valid.
 type DeleteShare struct{}
 
@@ -583,10 +590,11 @@ func (b CreateLink) validate() error {
 	}
 	return validPath(b.Path)
 }
-func (b SuspendLink) validate() error { return validRef(b.Link, false) }
-func (b ResumeLink) validate() error  { return validRef(b.Link, false) }
-func (b RevokeLink) validate() error  { return validRef(b.Link, false) }
-func (DeleteShare) validate() error   { return nil }
+func (b SuspendLink) validate() error  { return validRef(b.Link, false) }
+func (b ResumeLink) validate() error   { return validRef(b.Link, false) }
+func (b RevokeLink) validate() error   { return validRef(b.Link, false) }
+func (DeleteShare) validate() error    { return nil }
+func (b LinkDownload) validate() error { return validRef(b.Link, false) }
 
 func validPeer(id peer.ID) error {
 	if _, err := idKey(id); err != nil {

@@ -39,6 +39,7 @@ const (
 	KindResumeLink        Kind = 31
 	KindRevokeLink        Kind = 32
 	KindDeleteShare       Kind = 33
+	KindLinkDownload      Kind = 34
 )
 
 var kindNames = map[Kind]string{
@@ -75,6 +76,7 @@ var kindNames = map[Kind]string{
 	KindResumeLink:        "ResumeLink",
 	KindRevokeLink:        "RevokeLink",
 	KindDeleteShare:       "DeleteShare",
+	KindLinkDownload:      "LinkDownload",
 }
 
 // Kind reports KindGenesis.
@@ -176,6 +178,9 @@ func (RevokeLink) Kind() Kind { return KindRevokeLink }
 // Kind reports KindDeleteShare.
 func (DeleteShare) Kind() Kind { return KindDeleteShare }
 
+// Kind reports KindLinkDownload.
+func (LinkDownload) Kind() Kind { return KindLinkDownload }
+
 func newBody(k Kind) (Body, error) {
 	switch k {
 	case KindGenesis:
@@ -244,6 +249,8 @@ func newBody(k Kind) (Body, error) {
 		return &RevokeLink{}, nil
 	case KindDeleteShare:
 		return &DeleteShare{}, nil
+	case KindLinkDownload:
+		return &LinkDownload{}, nil
 	}
 	return nil, fmt.Errorf("%w: unknown kind %d", ErrMalformed, k)
 }
@@ -316,6 +323,8 @@ func deref(b Body) Body {
 	case *RevokeLink:
 		return *v
 	case *DeleteShare:
+		return *v
+	case *LinkDownload:
 		return *v
 	}
 	return b

@@ -255,6 +255,7 @@ type Link struct {
 	Salt          []byte
 	Verifier      []byte
 	DownloadLimit uint32
+	Downloads     uint32 // completed downloads recorded in the log (LinkDownload)
 	Suspended     bool
 }
 
@@ -272,7 +273,7 @@ func (l *Log) Links() []Link {
 		}
 		b := k.body
 		out = append(out, Link{ID: k.id, Creator: k.creator, Path: b.Path, Role: b.Role, ExpiresAt: b.ExpiresAt,
-			Salt: b.Salt, Verifier: b.Verifier, DownloadLimit: b.DownloadLimit, Suspended: switchOn(k.suspended)})
+			Salt: b.Salt, Verifier: b.Verifier, DownloadLimit: b.DownloadLimit, Downloads: k.downloads, Suspended: switchOn(k.suspended)})
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].ID < out[j].ID })
 	return out

@@ -103,6 +103,7 @@ type link struct {
 	body      CreateLink
 	suspended register
 	revoked   bool
+	downloads uint32 // LinkDownload ops
 }
 
 // State is the materialized authority state of a set of ops. Queries answer
@@ -665,6 +666,12 @@ func (s *State) check(op *Op) error {
 		if _, ok := s.canManage(u, s.nodeOf(l.body.Path)); !ok && l.creator != u {
 			return denied(ErrUnauthorized, "link")
 		}
+	case LinkDownload:
+		l := s.links[b.Link]
+		if l == nil || l.revoked {
+			return denied(ErrBadTarget, "no such link")
+		}
+		return need(s.nodeOf(l.body.Path), RoleViewer) // the serving device could read the file
 	default:
 		return denied(ErrBadTarget, "unknown kind %s", op.Kind)
 	}
@@ -1004,6 +1011,10 @@ func (s *State) apply(op *Op, ix int, anc ancFunc) {
 	case RevokeLink:
 		if l := s.links[b.Link]; l != nil {
 			l.revoked = true
+		}
+	case LinkDownload:
+		if l := s.links[b.Link]; l != nil {
+			l.downloads++
 		}
 	case DeleteShare:
 		s.deleted = true

@@ -129,8 +129,9 @@ type StatusReport struct {
 
 // FolderReport is one folder in a StatusReport.
 type FolderReport struct {
-	ID   string `json:"id"`
-	Root string `json:"root"`
+	ID    string     `json:"id"`
+	Root  string     `json:"root"`
+	Locks []LockInfo `json:"locks"` // live locks and lock requests (locks.go)
 	Status
 	Conflicts     int      `json:"conflicts"`      // conflict copies in the folder
 	ConflictNames []string `json:"conflict_names"` // the first MaxConflictNames of them

@@ -3,6 +3,7 @@ package node
 import (
 	"errors"
 	"net/http"
+	"slices"
 	"strings"
 
 	"github.com/meshfold/meshfold/protocol/join"
@@ -108,19 +109,21 @@ const (
 	PathPaused   = "paused"
 	PathFailed   = "error"
 	PathNoAccess = "no access" // a restricted folder this device's user may not read, or a pending request
+	PathLocked   = "locked"    // a file locked by someone (Locks says by whom, until when)
 )
 
 // PathReport is the answer of GET /v1/folders/{id}/path?path=rel: the state
 // of one path (a file or a directory and everything below it).
 type PathReport struct {
-	Folder        string   `json:"folder"`
-	Path          string   `json:"path"` // slash-separated, relative to the folder root; "" is the root
-	State         string   `json:"state"`
-	Err           string   `json:"err,omitempty"`
-	NeedFiles     int      `json:"need_files"`
-	NeedBytes     int64    `json:"need_bytes"`
-	Conflicts     int      `json:"conflicts"`
-	ConflictNames []string `json:"conflict_names"`
+	Folder        string     `json:"folder"`
+	Path          string     `json:"path"` // slash-separated, relative to the folder root; "" is the root
+	State         string     `json:"state"`
+	Err           string     `json:"err,omitempty"`
+	NeedFiles     int        `json:"need_files"`
+	NeedBytes     int64      `json:"need_bytes"`
+	Conflicts     int        `json:"conflicts"`
+	ConflictNames []string   `json:"conflict_names"`
+	Locks         []LockInfo `json:"locks,omitempty"` // locks on the path (granted or pending)
 }
 
 // PathStatus reports the state of one path of a folder.
@@ -134,6 +137,9 @@ func (f *Folder) PathStatus(p string) (PathReport, error) {
 	st := f.Status()
 	r := PathReport{Folder: f.id, Path: p}
 	r.Conflicts, r.ConflictNames = f.conflicts(p)
+	if p != "" {
+		r.Locks = f.lockInfos(p)
+	}
 	f.mu.Lock()
 	for cp, m := range f.candidates {
 		if p != "" && cp != p && !strings.HasPrefix(cp, p+"/") {
@@ -156,6 +162,8 @@ func (f *Folder) PathStatus(p string) (PathReport, error) {
 		r.State = PathSyncing
 	case r.Conflicts > 0:
 		r.State = PathConflict
+	case slices.ContainsFunc(r.Locks, func(l LockInfo) bool { return l.State == LockGranted }):
+		r.State = PathLocked
 	default:
 		r.State = PathSynced
 	}

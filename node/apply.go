@@ -218,6 +218,8 @@ func (r *run) applyOne(ctx context.Context, act plan.Action) (recs []store.FileI
 		return []store.FileInfo{a.withLocalStat(want)}, false, nil
 	case plan.Quarantined:
 		return r.quarantine(want)
+	case plan.KeepCopy:
+		return r.keepCopy(want, act.CopyName)
 	case plan.Delete:
 		if err := a.unchanged(want.Path); err != nil {
 			return nil, false, err
@@ -323,6 +325,31 @@ func (r *run) quarantine(want store.FileInfo) ([]store.FileInfo, bool, error) {
 		}
 	}
 	return nil, true, r.stage(want, a.tempName(QuarantineDir), name, true)
+}
+
+// keepCopy writes the bytes of want (a version that lost to a lock) at name,
+// beside its path, without touching the path or recording anything: the next
+// scan finds the copy as a new file. A name already taken means it was kept.
+func (r *run) keepCopy(want store.FileInfo, name string) ([]store.FileInfo, bool, error) {
+	if want.Deleted || want.Kind != store.KindFile {
+		return nil, false, nil
+	}
+	if err := store.ValidatePath(name); err != nil {
+		return nil, false, err
+	}
+	if _, err := r.a.Root.Lstat(name); err == nil {
+		return nil, false, nil // kept already
+	}
+	for _, s := range r.staged {
+		if s.final == name {
+			return nil, true, nil
+		}
+	}
+	dir := path.Dir(name)
+	if err := r.mkdirAll(dir, 0o755); err != nil {
+		return nil, false, err
+	}
+	return nil, true, r.stage(want, r.a.tempName(dir), name, true)
 }
 
 // stage creates tmp and writes into it the chunks of want found on this

@@ -160,7 +160,7 @@ func (n *Node) ResumeFolder(id string) error {
 func (n *Node) PauseAll() error {
 	n.mu.Lock()
 	n.pausedAll = true
-	fs := n.folderList()
+	fs := n.folderListLocked()
 	n.mu.Unlock()
 	for _, f := range fs {
 		f.stopRunner()
@@ -174,7 +174,7 @@ func (n *Node) PauseAll() error {
 func (n *Node) ResumeAll() error {
 	n.mu.Lock()
 	n.pausedAll = false
-	fs := n.folderList()
+	fs := n.folderListLocked()
 	for _, f := range fs {
 		f.run.paused = false
 	}
@@ -199,8 +199,8 @@ func (n *Node) PausedAll() bool {
 	return n.pausedAll
 }
 
-// folderList is every folder; n.mu held.
-func (n *Node) folderList() []*Folder {
+// folderListLocked is every folder; n.mu held.
+func (n *Node) folderListLocked() []*Folder {
 	out := make([]*Folder, 0, len(n.folders))
 	for _, f := range n.folders {
 		out = append(out, f)
@@ -268,8 +268,12 @@ func ResolveFolder(folders []FolderRef, name string) (FolderRef, error) {
 }
 
 // FolderOf finds the folder holding the local path abs (absolute, cleaned)
-// and the path's slash-separated name inside it ("" for the root).
+// and the path's slash-separated name inside it ("" for the root). When
+// folders nest, the innermost one holds the path.
 func FolderOf(folders []FolderRef, abs string) (FolderRef, string, error) {
+	var best FolderRef
+	var bestRel string
+	found := false
 	for _, f := range folders {
 		rel, err := filepath.Rel(f.Root, abs)
 		if err != nil || rel == ".." || strings.HasPrefix(rel, ".."+string(filepath.Separator)) {
@@ -278,9 +282,14 @@ func FolderOf(folders []FolderRef, abs string) (FolderRef, string, error) {
 		if rel == "." {
 			rel = ""
 		}
-		return f, filepath.ToSlash(rel), nil
+		if !found || len(f.Root) > len(best.Root) {
+			best, bestRel, found = f, filepath.ToSlash(rel), true
+		}
 	}
-	return FolderRef{}, "", fmt.Errorf("%s: %w", abs, ErrNotInFolder)
+	if !found {
+		return FolderRef{}, "", fmt.Errorf("%s: %w", abs, ErrNotInFolder)
+	}
+	return best, bestRel, nil
 }
 
 // needLocked counts the paths with a remote version still to apply and their
@@ -319,12 +328,13 @@ const conflictMarker = ".sync-conflict-"
 // folderReports is the report of every folder, sorted by ID.
 func (n *Node) folderReports() []FolderReport {
 	n.mu.Lock()
-	fs := n.folderList()
+	fs := n.folderListLocked()
 	n.mu.Unlock()
 	out := make([]FolderReport, 0, len(fs))
 	for _, f := range fs {
 		r := FolderReport{ID: f.id, Root: f.root, Status: f.Status()}
 		r.Conflicts, r.ConflictNames = f.conflicts("")
+		r.Locks = f.lockInfos("")
 		out = append(out, r)
 	}
 	slices.SortFunc(out, func(a, b FolderReport) int { return strings.Compare(a.ID, b.ID) })

@@ -92,6 +92,7 @@ type Folder struct {
 
 	run     folderRun    // the runner goroutine, stopped while paused (daemon.go)
 	fetched atomic.Int64 // bytes of chunks delivered during the current apply: progress
+	locks   lockKeeper   // locks.go
 }
 
 type versionKey struct {
@@ -253,10 +254,12 @@ func (f *Folder) serve(ctx context.Context) error {
 	defer wg.Wait()
 	defer cancel() // runs before wg.Wait
 	wg.Go(func() { f.readStates(ctx, sub) })
+	f.enforceLocks() // before the first scan: a file left read-only by a lock is known as such
+	wg.Go(func() { f.lockLoop(ctx) })
 
 	fatal := make(chan error, 1)
 	w, err := store.NewWatcher(store.WatchConfig{
-		Scan: store.ScanConfig{Root: f.root, Device: store.DeviceID(f.n.id), MayChange: f.mayWrite, RequireMarker: true},
+		Scan: store.ScanConfig{Root: f.root, Device: store.DeviceID(f.n.id), MayChange: f.mayWrite, RequireMarker: true, LocalMode: f.localMode},
 		Lock: &f.diskMu,
 		OnScan: func(ev store.WatchEvent) {
 			if errors.Is(ev.Err, store.ErrMarkerMissing) {
@@ -377,6 +380,7 @@ func (f *Folder) readStates(ctx context.Context, sub *pubsub.Subscription) {
 		f.mu.Lock()
 		f.peers[st.Device] = st
 		f.mu.Unlock()
+		f.heardFrom(st.Device)
 		f.wake()
 	}
 }
@@ -417,6 +421,7 @@ func (f *Folder) restoreRefused(ctx context.Context, applier *Applier) {
 				f.log.Error("keeping a refused local change aside", "path", p, "err", err)
 				continue
 			}
+			f.writableCopy(p, copyName)
 			f.log.Warn("this device may not change the file: kept the change as a local conflict copy and restored the shared version",
 				"path", p, "copy", copyName)
 		}
@@ -677,7 +682,15 @@ func (f *Folder) accept(fi store.FileInfo) error {
 		return nil
 	}
 	f.logMu.Lock()
+	// Versions carry no fence: one by the current holder's user that the
+	// lock would turn into a copy is judged again with the holder's fence
+	// (accepted if written under the grant).
 	v, err := f.rlog.VersionVerdict(peer.ID(fi.Author), fi.LogHeads, fi.Path, 0)
+	if h, ok := f.rlog.LockHolder(fi.Path); ok && err == nil && v == crdt.VerdictConflictCopy {
+		if u, ok := f.rlog.DeviceUser(peer.ID(fi.Author)); ok && u == h.User {
+			v, err = f.rlog.VersionVerdict(peer.ID(fi.Author), fi.LogHeads, fi.Path, h.Fence)
+		}
+	}
 	f.logMu.Unlock()
 	if err != nil {
 		// Heads we lack: the version is examined again after the next log pull.
@@ -688,10 +701,12 @@ func (f *Folder) accept(fi store.FileInfo) error {
 	switch v {
 	case crdt.VerdictAccept:
 		pv = plan.Accept
-	case crdt.VerdictQuarantine, crdt.VerdictConflictCopy:
-		// Kept aside, never applied to the tree, never lost. (Lock conflict
-		// copies are materialised by the lock flow, not here.)
+	case crdt.VerdictQuarantine:
+		// Kept aside, never applied to the tree, never lost.
 		pv = plan.Quarantine
+	case crdt.VerdictConflictCopy:
+		// Written against a lock: kept beside the file as a conflict copy.
+		pv = plan.LockConflict
 	default:
 		f.reject(fi, errors.New("the author had no right to write this path"))
 		return nil
@@ -753,7 +768,7 @@ func (f *Folder) apply(ctx context.Context, applier *Applier) {
 	}
 	still := map[string]bool{}
 	for _, a := range plan.Plan(cfg, local, remote) {
-		if a.Op != plan.Quarantined {
+		if a.Op != plan.Quarantined && a.Op != plan.KeepCopy {
 			still[a.Want.Path] = true
 		}
 	}

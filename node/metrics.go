@@ -52,7 +52,7 @@ func newNodeMetrics(n *Node) *nodeMetrics {
 		return func() float64 {
 			var total float64
 			n.mu.Lock()
-			fs := n.folderList()
+			fs := n.folderListLocked()
 			n.mu.Unlock()
 			for _, f := range fs {
 				f.mu.Lock()

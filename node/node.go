@@ -26,6 +26,7 @@ import (
 	"github.com/meshfold/meshfold/protocol/chunks"
 	"github.com/meshfold/meshfold/protocol/index"
 	"github.com/meshfold/meshfold/protocol/join"
+	"github.com/meshfold/meshfold/protocol/links"
 	"github.com/meshfold/meshfold/protocol/logsync"
 	"github.com/meshfold/meshfold/protocol/wire"
 	"github.com/meshfold/meshfold/store"
@@ -80,6 +81,9 @@ type Node struct {
 	cancel context.CancelFunc
 
 	bw *metrics.BandwidthCounter
+
+	linkGuardOnce sync.Once
+	linkGuardV    *linkGuard // links.go
 
 	mu        sync.Mutex
 	folders   map[string]*Folder
@@ -170,6 +174,7 @@ func (n *Node) Start(ctx context.Context) error {
 	chunks.NewServer(n, n).Register(n.host)
 	logsync.NewServer(n, n).Register(n.host)
 	join.NewServer(n).Register(n.host)
+	links.NewServer(n).Register(n.host)
 	n.disc = NewDiscovery(n.host, DiscoveryConfig{
 		MDNS: n.cfg.MDNS, DHT: n.cfg.DHT, DHTServer: n.cfg.DHTServer,
 		Bootstrap: n.cfg.Bootstrap, AddrBook: n.db, Logger: n.log,

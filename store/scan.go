@@ -83,6 +83,11 @@ type ScanConfig struct {
 	// deletion, when the folder marker (MarkerName) is not in Root: an
 	// unmounted disk or a deleted folder must not read as "every file deleted".
 	RequireMarker bool
+	// LocalMode, if set, maps the permission bits found on disk to the ones
+	// recorded: a folder that made a file read-only itself (a lock held by
+	// someone else) hands back the write bits it removed, so its own chmod
+	// never reads as a change.
+	LocalMode func(path string, perm uint32) uint32
 
 	// afterHash, when set (tests only), runs after a file was hashed and
 	// before it is stat'ed again to check it did not change meanwhile.
@@ -379,6 +384,14 @@ func (s *scanner) checkMarker() error {
 		return fmt.Errorf("%s: %w", s.cfg.Root, ErrMarkerMissing)
 	}
 	return nil
+}
+
+// localMode is the permission bits to record for rel (ScanConfig.LocalMode).
+func (s *scanner) localMode(rel string, perm uint32) uint32 {
+	if s.cfg.LocalMode == nil {
+		return perm
+	}
+	return s.cfg.LocalMode(rel, perm)
 }
 
 // refuse reports whether a change to the shared version old must not be
@@ -695,7 +708,7 @@ func (s *scanner) visit(ctx context.Context, rel string, st entryStat, recurse b
 		prev = &k
 		delete(s.known, rel) // seen: what remains after the walk is gone
 	}
-	fi := FileInfo{Path: rel, Mode: uint32(st.mode.Perm()), ModTime: st.modTime, Inode: st.inode, Dev: st.dev}
+	fi := FileInfo{Path: rel, Mode: s.localMode(rel, uint32(st.mode.Perm())), ModTime: st.modTime, Inode: st.inode, Dev: st.dev}
 	live := prev != nil && !prev.deleted
 	switch mode := st.mode; {
 	case mode.IsDir():
@@ -814,6 +827,6 @@ func (s *scanner) hashOnce(abs, rel string, attempt int) (fi FileInfo, stable bo
 	if b != a || n != b.size {
 		return FileInfo{}, false, nil
 	}
-	return FileInfo{Path: rel, Kind: KindFile, Size: n, Mode: uint32(before.Mode().Perm()),
+	return FileInfo{Path: rel, Kind: KindFile, Size: n, Mode: s.localMode(rel, uint32(before.Mode().Perm())),
 		ModTime: b.modTime, Inode: b.inode, Dev: b.dev, Chunks: chunks}, true, nil
 }

@@ -38,6 +38,7 @@ var looks = map[string]look{
 	node.PathPaused:   {"paused", "‖", colorGrey},
 	node.PathFailed:   {"error", "✗", colorRed},
 	node.PathNoAccess: {"no access", "⊘", colorGrey},
+	node.PathLocked:   {"locked", "🔒", colorYellow},
 	"starting":        {"starting", "…", colorGrey},
 }
 
@@ -158,6 +159,10 @@ func renderStatus(w io.Writer, r node.StatusReport, color bool) {
 	}
 	for _, f := range r.Folders {
 		fmt.Fprintln(w, renderFolder(f, color))
+		for _, li := range f.Locks {
+			fmt.Fprint(w, "  ")
+			printLock(w, li)
+		}
 	}
 }
 
@@ -173,7 +178,7 @@ var pathDetails = []func(p node.PathReport) string{
 	},
 }
 
-// renderPath prints one path's state.
+// renderPath prints one path's state, then the locks on it.
 func renderPath(w io.Writer, abs string, p node.PathReport, color bool) {
 	parts := []string{}
 	for _, d := range pathDetails {
@@ -186,4 +191,8 @@ func renderPath(w io.Writer, abs string, p node.PathReport, color bool) {
 		line += "  " + strings.Join(parts, ", ")
 	}
 	fmt.Fprintln(w, line)
+	for _, li := range p.Locks {
+		fmt.Fprint(w, "  ")
+		printLock(w, li)
+	}
 }

@@ -23,6 +23,10 @@ const (
 	// Quarantine: the author was concurrently revoked (strong remove). The
 	// version is kept aside for managers, never applied to the tree.
 	Quarantine
+	// LockConflict: a file locked by someone else was written by a
+	// non-holder. The version never replaces the path; its bytes are kept
+	// beside it as a conflict copy, so nothing is lost.
+	LockConflict
 )
 
 // Candidate is one version of a path announced by some device (possibly this
@@ -54,6 +58,10 @@ const (
 	Record
 	// Quarantined: keep the bytes of Want aside, outside the tree.
 	Quarantined
+	// KeepCopy: write the bytes of Want (a version that lost to a lock) at
+	// CopyName, leaving Want.Path alone. The copy is picked up by the next
+	// scan as a new local file and syncs like any other.
+	KeepCopy
 )
 
 func (o Op) String() string {
@@ -70,6 +78,8 @@ func (o Op) String() string {
 		return "record"
 	case Quarantined:
 		return "quarantine"
+	case KeepCopy:
+		return "keep-copy"
 	}
 	return fmt.Sprintf("op(%d)", o)
 }
@@ -79,7 +89,7 @@ type Action struct {
 	Op       Op
 	Want     store.FileInfo // the version the path must hold afterwards
 	From     string         // Move: the local path whose content is reused
-	CopyName string         // ConflictCopy: where the losing local version goes
+	CopyName string         // ConflictCopy: where the losing local version goes; KeepCopy: where Want's bytes go
 }
 
 // Config holds what the planner needs besides the versions.
@@ -118,6 +128,8 @@ func Plan(cfg Config, local []store.FileInfo, remote []Candidate) []Action {
 			s.versions = append(s.versions, c.Version)
 		case Quarantine:
 			s.quarantine = append(s.quarantine, c.Version)
+		case LockConflict:
+			s.lockLosers = append(s.lockLosers, c.Version)
 		}
 	}
 
@@ -138,6 +150,7 @@ type pathState struct {
 	local      *store.FileInfo
 	versions   []store.FileInfo
 	quarantine []store.FileInfo
+	lockLosers []store.FileInfo
 }
 
 // Winner returns the winning version among versions (the maximal elements
@@ -198,19 +211,31 @@ func boolInt(b bool) int {
 	return 0
 }
 
+func byAuthorSeq(a, b store.FileInfo) int {
+	if c := strings.Compare(string(a.Author), string(b.Author)); c != 0 {
+		return c
+	}
+	return cmp.Compare(a.Seq, b.Seq)
+}
+
 func decide(cfg Config, s *pathState) []Action {
 	var out []Action
-	slices.SortFunc(s.quarantine, func(a, b store.FileInfo) int {
-		if c := strings.Compare(string(a.Author), string(b.Author)); c != 0 {
-			return c
-		}
-		return cmp.Compare(a.Seq, b.Seq)
-	})
+	slices.SortFunc(s.quarantine, byAuthorSeq)
 	for i, q := range s.quarantine {
 		if i > 0 && q.Author == s.quarantine[i-1].Author && q.Seq == s.quarantine[i-1].Seq {
 			continue // the same version announced twice
 		}
 		out = append(out, Action{Op: Quarantined, Want: q})
+	}
+	slices.SortFunc(s.lockLosers, byAuthorSeq)
+	for i, v := range s.lockLosers {
+		if i > 0 && v.Author == s.lockLosers[i-1].Author && v.Seq == s.lockLosers[i-1].Seq {
+			continue
+		}
+		if v.Deleted || v.Kind != store.KindFile {
+			continue // a deletion or a directory under a lock: nothing to keep
+		}
+		out = append(out, Action{Op: KeepCopy, Want: v, CopyName: ConflictName(v.Path, v.ModTime, shortID(cfg, v.Author))})
 	}
 	all := slices.Clone(s.versions)
 	if s.local != nil {

@@ -70,6 +70,8 @@ func TestPlanSingleVersion(t *testing.T) {
 		{"deletion of a file we never had is only recorded", nil, accepted(tomb("a.txt", "B", 1, vec("B", 1))), "record a.txt;"},
 		{"rejected version takes no part", []store.FileInfo{base}, []Candidate{{Version: newer, Verdict: Reject}}, ""},
 		{"quarantined version is kept aside, not applied", []store.FileInfo{base}, []Candidate{{Version: newer, Verdict: Quarantine}}, "quarantine a.txt;"},
+		{"a version losing to a lock is kept as a copy, not applied", []store.FileInfo{base}, []Candidate{{Version: newer, Verdict: LockConflict}, {Version: newer, Verdict: LockConflict}}, "keep-copy a.txt;"},
+		{"a deletion losing to a lock keeps nothing", []store.FileInfo{base}, []Candidate{{Version: tomb("a.txt", "B", 1, vec("A", 1, "B", 1)), Verdict: LockConflict}}, ""},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -77,6 +79,27 @@ func TestPlanSingleVersion(t *testing.T) {
 				t.Fatalf("plan = %q, want %q", got, c.want)
 			}
 		})
+	}
+}
+
+// TestPlanLockConflictCopyName: the copy of a version that lost to a lock is
+// named after its author and time, the same on every device, and the path
+// itself still gets the accepted winner.
+func TestPlanLockConflictCopyName(t *testing.T) {
+	base := version("d/doc.txt", "A", 1, vec("A", 1), "one")
+	holder := version("d/doc.txt", "A", 2, vec("A", 2), "holder")
+	intruder := version("d/doc.txt", "B", 1, vec("A", 1, "B", 1), "intruder")
+	got := Plan(Config{Local: "C"}, []store.FileInfo{base}, []Candidate{{Version: holder}, {Version: intruder, Verdict: LockConflict}})
+	if ops(got) != "fetch d/doc.txt;keep-copy d/doc.txt;" && ops(got) != "keep-copy d/doc.txt;fetch d/doc.txt;" {
+		t.Fatalf("plan = %q", ops(got))
+	}
+	for _, a := range got {
+		if a.Op == KeepCopy && (a.CopyName != "d/doc.sync-conflict-20261123-103000-42.txt" || a.Want.Author != "B") {
+			t.Fatalf("copy %+v", a)
+		}
+		if a.Op == Fetch && a.Want.Author != "A" {
+			t.Fatalf("the path got %s's version", a.Want.Author)
+		}
 	}
 }
 
