@@ -24,7 +24,7 @@ import (
 func TestResolveFolder(t *testing.T) {
 	fs := []FolderRef{
 		{ID: "bafyAAAA1111", Root: "/home/u/Photos"},
-		{ID: "bafyBBBB2211", Root: "/home/u/Work"},
+		{ID: "bafyBBBB1111", Root: "/home/u/Work"},
 	}
 	cases := []struct {
 		name, want string
@@ -32,9 +32,11 @@ func TestResolveFolder(t *testing.T) {
 	}{
 		{"bafyAAAA1111", "bafyAAAA1111", nil},
 		{"A1111", "bafyAAAA1111", nil},
-		{"/home/u/Work", "bafyBBBB2211", nil},
-		{"/home/u/Work/", "bafyBBBB2211", nil},
-		{"11", "", ErrAmbiguousFolder},
+		{"/home/u/Work", "bafyBBBB1111", nil},
+		{"/home/u/Work/", "bafyBBBB1111", nil},
+		{"B1111", "bafyBBBB1111", nil},
+		{"1111", "", ErrAmbiguousFolder},
+		{"11", "", ErrUnknownFolder}, // shorter than minFolderSuffix
 		{"zzz", "", ErrUnknownFolder},
 		{"/home/u", "", ErrUnknownFolder},
 		{"", "", ErrUnknownFolder},
@@ -46,7 +48,7 @@ func TestResolveFolder(t *testing.T) {
 		}
 	}
 	ref, rel, err := FolderOf(fs, "/home/u/Work/a/b.txt")
-	if err != nil || ref.ID != "bafyBBBB2211" || rel != "a/b.txt" {
+	if err != nil || ref.ID != "bafyBBBB1111" || rel != "a/b.txt" {
 		t.Errorf("FolderOf inside = %v %q %v", ref, rel, err)
 	}
 	if _, rel, err := FolderOf(fs, "/home/u/Photos"); err != nil || rel != "" {

@@ -172,8 +172,8 @@ func TestLockRefusals(t *testing.T) {
 		lease time.Duration
 		want  string
 	}{
-		"outside":    {filepath.Join(t.TempDir(), "x"), 0, "not inside a synced folder"},
-		"the root":   {dirA, 0, "not inside a synced folder"},
+		"outside":    {filepath.Join(t.TempDir(), "x"), 0, "not inside any folder this device syncs"},
+		"the root":   {dirA, 0, "not inside any folder this device syncs"},
 		"the marker": {filepath.Join(dirA, store.MarkerName, "x"), 0, "not a file meshfold syncs"},
 		"directory":  {filepath.Join(dirA, "sub"), 0, "only an existing file"},
 		"long lease": {filepath.Join(dirA, "doc.txt"), 9 * time.Hour, "at most 8 hours"},

@@ -119,7 +119,7 @@ func TestE2ELock(t *testing.T) {
 		t.Fatalf("unlock said %q", out)
 	}
 	waitUntil(t, "write bits back on the editor's device", writable(docB))
-	if out, err := a.try("lock", filepath.Join(t.TempDir(), "elsewhere.txt")); err == nil || !strings.Contains(out, "not inside a synced folder") {
+	if out, err := a.try("lock", filepath.Join(t.TempDir(), "elsewhere.txt")); err == nil || !strings.Contains(out, "not inside any folder this device syncs") {
 		t.Fatalf("lock outside every folder: %v %q", err, out)
 	}
 }

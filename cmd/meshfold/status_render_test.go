@@ -26,19 +26,23 @@ func TestRenderFolderStates(t *testing.T) {
 		color string // what the coloured line starts with
 	}{
 		{"synced", with(func(f *node.FolderReport) { f.State = "idle"; f.Peers = 2 }),
-			"synced   bafyFOLDER  /home/u/Work  peers 2", colorGreen + "✓ synced"},
+			"synced    bafyFOLDER  /home/u/Work  peers 2", colorGreen + "✓ synced"},
 		{"syncing", with(func(f *node.FolderReport) { f.State = "idle"; f.NeedFiles = 3; f.NeedBytes = 2_500_000 }),
-			"syncing  bafyFOLDER  /home/u/Work  peers 0, 3 files, 2.38 MiB left", colorBlue + "↻ syncing"},
+			"syncing   bafyFOLDER  /home/u/Work  peers 0, 3 files, 2.38 MiB left", colorBlue + "↻ syncing"},
 		{"conflict", with(func(f *node.FolderReport) {
 			f.State = "idle"
 			f.Conflicts = 4
 			f.ConflictNames = []string{"a.sync-conflict-1.txt", "b.sync-conflict-2.txt", "c.sync-conflict-3.txt", "d.sync-conflict-4.txt"}
 		}),
-			"conflict bafyFOLDER  /home/u/Work  peers 0, 4 conflicts: a.sync-conflict-1.txt, b.sync-conflict-2.txt, c.sync-conflict-3.txt, ...", colorYellow + "! conflict"},
+			"conflict  bafyFOLDER  /home/u/Work  peers 0, 4 conflicts: a.sync-conflict-1.txt, b.sync-conflict-2.txt, c.sync-conflict-3.txt, ...", colorYellow + "! conflict"},
 		{"paused", with(func(f *node.FolderReport) { f.State = "paused"; f.Paused = true; f.NeedFiles = 1 }),
-			"paused   bafyFOLDER  /home/u/Work  peers 0, 1 file, 0 B left", colorGrey + "‖ paused"},
+			"paused    bafyFOLDER  /home/u/Work  peers 0, 1 file, 0 B left", colorGrey + "‖ paused"},
+		{"no access", with(func(f *node.FolderReport) { f.State = "idle"; f.Access = node.AccessPending; f.Request = "r1" }),
+			"no access bafyFOLDER  /home/u/Work  peers 0, access request r1 pending: waiting for a manager", colorGrey + "⊘ no access"},
+		{"restricted", with(func(f *node.FolderReport) { f.State = "idle"; f.NoAccess = []string{"Design", "HR"} }),
+			"synced    bafyFOLDER  /home/u/Work  peers 0, no access: /Design, /HR", colorGreen + "✓ synced"},
 		{"error", with(func(f *node.FolderReport) { f.State = "error"; f.Err = "folder marker is missing" }),
-			"error    bafyFOLDER  /home/u/Work  peers 0, error: folder marker is missing", colorRed + "✗ error"},
+			"error     bafyFOLDER  /home/u/Work  peers 0, error: folder marker is missing", colorRed + "✗ error"},
 	}
 	for _, c := range cases {
 		if got := renderFolder(c.f, false); got != c.plain {
@@ -64,7 +68,7 @@ func TestFolderDetailsExtend(t *testing.T) {
 func TestRenderPathAndReport(t *testing.T) {
 	var b bytes.Buffer
 	renderPath(&b, "/home/u/Work/a.txt", node.PathReport{State: node.PathSyncing, NeedFiles: 1, NeedBytes: 10}, false)
-	if got := b.String(); got != "syncing  /home/u/Work/a.txt  1 file, 10 B left\n" {
+	if got := b.String(); got != "syncing   /home/u/Work/a.txt  1 file, 10 B left\n" {
 		t.Fatalf("path line = %q", got)
 	}
 	b.Reset()
