@@ -112,11 +112,13 @@ func (a *API) auth(next http.Handler) http.Handler {
 
 // StatusReport is the answer of GET /v1/status.
 type StatusReport struct {
-	Device    string         `json:"device"`
-	User      string         `json:"user"`
-	Addrs     []string       `json:"addrs"`
-	Connected []string       `json:"connected"` // devices this one has a connection to
-	Folders   []FolderReport `json:"folders"`
+	Device    string   `json:"device"`
+	User      string   `json:"user"`
+	Addrs     []string `json:"addrs"`
+	Connected []string `json:"connected"` // devices this one has a connection to
+	// Connections are the connections behind Connected: direct or relayed.
+	Connections []ConnReport   `json:"connections"`
+	Folders     []FolderReport `json:"folders"`
 }
 
 // FolderReport is one folder in a StatusReport.
@@ -136,6 +138,7 @@ func (n *Node) Report() StatusReport {
 		r.Connected = append(r.Connected, p.String())
 	}
 	sort.Strings(r.Connected)
+	r.Connections = n.Connections()
 	n.mu.Lock()
 	for id, f := range n.folders {
 		r.Folders = append(r.Folders, FolderReport{ID: id, Root: f.root})

@@ -47,6 +47,8 @@ type HostConfig struct {
 	ListenAddrs []string // multiaddrs; empty means DefaultListenAddrs(DefaultPort)
 	// Bandwidth, if set, counts every byte the host sends and receives.
 	Bandwidth *metrics.BandwidthCounter
+	// Options are added to the host's (relay service, relay client, announce).
+	Options []libp2p.Option
 }
 
 // DefaultListenAddrs listens on every interface, TCP and QUIC, on port.
@@ -104,6 +106,7 @@ func newHost(cfg HostConfig, addrs []string) (host.Host, error) {
 	if cfg.Bandwidth != nil {
 		opts = append(opts, libp2p.BandwidthReporter(cfg.Bandwidth))
 	}
+	opts = append(opts, cfg.Options...)
 	h, err := libp2p.New(opts...)
 	if err != nil {
 		rm.Close()

@@ -25,6 +25,8 @@ type runOptions struct {
 	api       string
 	noMDNS    bool
 	dht       bool
+	relays    []string
+	relayAll  bool
 	logFormat string
 	logLevel  string
 }
@@ -54,6 +56,8 @@ through its control API on 127.0.0.1.`,
 	cmd.Flags().StringVar(&opts.api, "api", "127.0.0.1:0", "loopback address of the control API")
 	cmd.Flags().BoolVar(&opts.noMDNS, "no-mdns", false, "do not look for peers on the LAN")
 	cmd.Flags().BoolVar(&opts.dht, "dht", false, "find peers across the internet through meshfold's DHT")
+	cmd.Flags().StringArrayVar(&opts.relays, "relay", nil, "a relay ('meshfold relay') to use when not reachable directly, as a multiaddr ending in /p2p/<relay ID> (repeatable)")
+	cmd.Flags().BoolVar(&opts.relayAll, "relay-always", false, "reserve relay slots at start instead of waiting until AutoNAT finds this device unreachable")
 	cmd.Flags().StringVar(&opts.logFormat, "log-format", "", "text or json (default: text on a terminal, json otherwise)")
 	cmd.Flags().StringVar(&opts.logLevel, "log-level", "info", "debug, info, warn or error")
 	return cmd
@@ -77,8 +81,17 @@ func runRun(ctx context.Context, opts runOptions, out, errOut io.Writer) error {
 		}
 		boot = append(boot, *ai)
 	}
+	var relays []peer.AddrInfo
+	for _, s := range opts.relays {
+		ai, err := peer.AddrInfoFromString(s)
+		if err != nil {
+			return usageError{fmt.Errorf("--relay %q: %w", s, err)}
+		}
+		relays = append(relays, *ai)
+	}
 	firstStart := !fileExists(filepath.Join(opts.home, node.IdentityFile))
-	n, err := node.Open(node.Config{Home: opts.home, ListenAddrs: opts.listen, Bootstrap: boot, MDNS: !opts.noMDNS, DHT: opts.dht, Logger: logger})
+	n, err := node.Open(node.Config{Home: opts.home, ListenAddrs: opts.listen, Bootstrap: boot, MDNS: !opts.noMDNS, DHT: opts.dht,
+		Relays: relays, RelayAlways: opts.relayAll, Logger: logger})
 	if err != nil {
 		return err
 	}

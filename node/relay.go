@@ -1,0 +1,381 @@
+package node
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io/fs"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"slices"
+	"sort"
+	"sync"
+	"time"
+
+	"github.com/ipfs/go-cid"
+	"github.com/libp2p/go-libp2p"
+	"github.com/libp2p/go-libp2p/core/network"
+	"github.com/libp2p/go-libp2p/core/peer"
+	"github.com/libp2p/go-libp2p/p2p/host/autorelay"
+	relayv2 "github.com/libp2p/go-libp2p/p2p/protocol/circuitv2/relay"
+	ma "github.com/multiformats/go-multiaddr"
+)
+
+// Limits of the circuit relay service `meshfold relay` runs. A relayed
+// connection is reset when it reaches RelayCircuitDuration or has carried
+// RelayCircuitData bytes in one direction; the devices then open a new one,
+// and in the meantime hole punching usually gave them a direct connection.
+const (
+	RelayMaxReservations  = 128              // devices holding a slot at once
+	RelayMaxCircuits      = 16               // relayed connections per device at once
+	RelayReservationTTL   = time.Hour        // a slot lasts this long unless refreshed
+	RelayCircuitDuration  = 10 * time.Minute // one relayed connection lives at most this long
+	RelayCircuitData      = 64 << 20         // bytes per direction one relayed connection may carry
+	RelayBufferSize       = 4096             // bytes buffered per direction per circuit
+	RelayMaxReservationIP = 8                // slots from one IP address
+)
+
+// Limits of a device's use of relays.
+const (
+	// MaxRelays bounds the relays a device remembers (config plus those learned
+	// from invitation keys).
+	MaxRelays = 8
+	// DesiredRelays is how many relays a device holds a slot on at once.
+	DesiredRelays = 2
+	// relayQueryInterval is how often autorelay asks for relay candidates
+	// while it has fewer slots than DesiredRelays.
+	relayQueryInterval = 5 * time.Second
+	// relayBackoff is how long autorelay waits after a relay refused a slot.
+	relayBackoff = 30 * time.Second
+)
+
+// RelaysFile, in the node home, lists relays learned from invitation keys, so
+// a restart uses them again.
+const RelaysFile = "relays.json"
+
+// limitedReason names why meshfold's streams may use limited (relayed)
+// connections: the relay's limits bound what they carry.
+const limitedReason = "meshfold sync over a relay within its limits"
+
+// ErrNoAnnounce: the relay service needs a public address to announce.
+var ErrNoAnnounce = errors.New("a relay needs at least one --announce address")
+
+// RelayServiceOptions are the libp2p options of a node that relays for
+// others: the circuit relay v2 service with meshfold's named limits, the
+// AutoNAT service, and public reachability (a relay runs on a server whose
+// announced addresses are reachable; the relay service only starts when the
+// host believes it is public).
+func RelayServiceOptions() []libp2p.Option {
+	res := relayv2.DefaultResources()
+	res.Limit = &relayv2.RelayLimit{Duration: RelayCircuitDuration, Data: RelayCircuitData}
+	res.MaxReservations = RelayMaxReservations
+	res.MaxCircuits = RelayMaxCircuits
+	res.ReservationTTL = RelayReservationTTL
+	res.BufferSize = RelayBufferSize
+	res.MaxReservationsPerIP = RelayMaxReservationIP
+	return []libp2p.Option{
+		libp2p.EnableRelayService(relayv2.WithResources(res)),
+		libp2p.EnableNATService(),
+		libp2p.ForceReachabilityPublic(),
+	}
+}
+
+// AnnounceOption makes the host announce exactly addrs (multiaddrs) instead
+// of its listen addresses: a server behind a port forward or in a container
+// knows its public address better than its interfaces do.
+func AnnounceOption(addrs []string) (libp2p.Option, error) {
+	var out []ma.Multiaddr
+	for _, s := range addrs {
+		a, err := ma.NewMultiaddr(s)
+		if err != nil {
+			return nil, fmt.Errorf("announce address %q: %w", s, err)
+		}
+		out = append(out, a)
+	}
+	return libp2p.AddrsFactory(func([]ma.Multiaddr) []ma.Multiaddr { return slices.Clone(out) }), nil
+}
+
+// relaySet is the device's list of relays: those configured and those learned
+// from invitation keys. autorelay asks it for candidates.
+type relaySet struct {
+	mu     sync.Mutex
+	relays []peer.AddrInfo
+}
+
+// add merges ai into the set; it reports whether the set changed.
+func (s *relaySet) add(ai peer.AddrInfo) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for i, r := range s.relays {
+		if r.ID == ai.ID {
+			before := len(r.Addrs)
+			s.relays[i].Addrs = mergeAddrs(r.Addrs, ai.Addrs)
+			return len(s.relays[i].Addrs) != before
+		}
+	}
+	if len(s.relays) >= MaxRelays {
+		return false
+	}
+	s.relays = append(s.relays, peer.AddrInfo{ID: ai.ID, Addrs: slices.Clone(ai.Addrs)})
+	return true
+}
+
+func (s *relaySet) list() []peer.AddrInfo {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	out := make([]peer.AddrInfo, len(s.relays))
+	for i, r := range s.relays {
+		out[i] = peer.AddrInfo{ID: r.ID, Addrs: slices.Clone(r.Addrs)}
+	}
+	return out
+}
+
+// source is autorelay's PeerSource: the known relays, up to num.
+func (s *relaySet) source(_ context.Context, num int) <-chan peer.AddrInfo {
+	rs := s.list()
+	ch := make(chan peer.AddrInfo, len(rs))
+	for i, r := range rs {
+		if i >= num {
+			break
+		}
+		ch <- r
+	}
+	close(ch)
+	return ch
+}
+
+func mergeAddrs(a, b []ma.Multiaddr) []ma.Multiaddr {
+	out := slices.Clone(a)
+	for _, x := range b {
+		if !slices.ContainsFunc(out, x.Equal) {
+			out = append(out, x)
+		}
+	}
+	return out
+}
+
+// hostOptions are the extra libp2p options cfg asks for: the relay service
+// and announced addresses of a relay, or the relay client of a device.
+func hostOptions(cfg Config, rs *relaySet) ([]libp2p.Option, error) {
+	var opts []libp2p.Option
+	if len(cfg.Announce) > 0 {
+		o, err := AnnounceOption(cfg.Announce)
+		if err != nil {
+			return nil, err
+		}
+		opts = append(opts, o)
+	}
+	if cfg.RelayService {
+		if len(cfg.Announce) == 0 {
+			return nil, ErrNoAnnounce
+		}
+		return append(opts, RelayServiceOptions()...), nil
+	}
+	return append(opts, deviceRelayOptions(rs, cfg.RelayAlways)...), nil
+}
+
+// deviceRelayOptions are the libp2p options of a device: relay client, hole
+// punching (DCUtR), and autorelay fed by the relay set. With always, the
+// device considers itself unreachable from the start and reserves slots at
+// once instead of waiting for AutoNAT's verdict.
+func deviceRelayOptions(rs *relaySet, always bool) []libp2p.Option {
+	opts := []libp2p.Option{
+		libp2p.EnableRelay(),
+		libp2p.EnableHolePunching(),
+		libp2p.EnableAutoRelayWithPeerSource(rs.source,
+			autorelay.WithMinCandidates(1),
+			autorelay.WithMaxCandidates(MaxRelays),
+			autorelay.WithNumRelays(DesiredRelays),
+			autorelay.WithBootDelay(0),
+			autorelay.WithMinInterval(relayQueryInterval),
+			autorelay.WithBackoff(relayBackoff),
+		),
+	}
+	if always {
+		opts = append(opts, libp2p.ForceReachabilityPrivate())
+	}
+	return opts
+}
+
+// RelayOf returns the relay part of a circuit address
+// (/ip4/.../p2p/RELAY/p2p-circuit[/p2p/TARGET]), and false for other addresses.
+func RelayOf(a ma.Multiaddr) (peer.AddrInfo, bool) {
+	relay, _ := ma.SplitFunc(a, func(c ma.Component) bool { return c.Protocol().Code == ma.P_CIRCUIT })
+	if len(relay) == len(a) || len(relay) == 0 {
+		return peer.AddrInfo{}, false
+	}
+	ai, err := peer.AddrInfoFromP2pAddr(relay)
+	if err != nil {
+		return peer.AddrInfo{}, false
+	}
+	return *ai, true
+}
+
+// IsRelayed says whether a is a circuit (relayed) address.
+func IsRelayed(a ma.Multiaddr) bool {
+	_, err := a.ValueForProtocol(ma.P_CIRCUIT)
+	return err == nil
+}
+
+// LearnRelays adds the relays of the circuit addresses in infos to the node's
+// relay set and saves the set, so autorelay reserves a slot on them and a
+// restart keeps them. It returns how many relays were new.
+func (n *Node) LearnRelays(infos []peer.AddrInfo) (int, error) {
+	added := 0
+	for _, ai := range infos {
+		for _, a := range ai.Addrs {
+			r, ok := RelayOf(a)
+			if ok && r.ID != n.id && n.relays.add(r) {
+				added++
+				n.log.Info("learned a relay", "relay", ShortID(r.ID))
+			}
+		}
+	}
+	if added == 0 {
+		return 0, nil
+	}
+	return added, n.saveRelays()
+}
+
+// Relays is the node's relay set.
+func (n *Node) Relays() []peer.AddrInfo { return n.relays.list() }
+
+func loadRelays(cfg Config, log *slog.Logger, rs *relaySet) error {
+	for _, r := range cfg.Relays {
+		rs.add(r)
+	}
+	raw, err := os.ReadFile(filepath.Join(cfg.Home, RelaysFile))
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	var addrs []string
+	if err := json.Unmarshal(raw, &addrs); err != nil {
+		return fmt.Errorf("%s is corrupt: %w", RelaysFile, err)
+	}
+	for _, s := range addrs {
+		ai, err := peer.AddrInfoFromString(s)
+		if err != nil {
+			log.Warn("skipping a bad relay address", "file", RelaysFile, "addr", s, "err", err)
+			continue
+		}
+		rs.add(*ai)
+	}
+	return nil
+}
+
+func (n *Node) saveRelays() error {
+	var addrs []string
+	for _, r := range n.relays.list() {
+		full, err := peer.AddrInfoToP2pAddrs(&r)
+		if err != nil {
+			continue
+		}
+		for _, a := range full {
+			addrs = append(addrs, a.String())
+		}
+	}
+	raw, err := json.MarshalIndent(addrs, "", "  ")
+	if err != nil {
+		return err
+	}
+	return writeFileAtomic(filepath.Join(n.cfg.Home, RelaysFile), raw, 0o600)
+}
+
+// inviteAddrs are the addresses an invitation key carries: the host's own
+// and, for every relay the device knows, a relayed address through it (so a
+// joiner behind another NAT reaches the inviter, and learns the relay).
+func (n *Node) inviteAddrs(limit int) []peer.AddrInfo {
+	var circuits, direct []ma.Multiaddr
+	for _, a := range n.host.Addrs() {
+		if IsRelayed(a) {
+			circuits = append(circuits, a)
+		} else {
+			direct = append(direct, a)
+		}
+	}
+	for _, r := range n.relays.list() {
+		for _, ra := range r.Addrs {
+			c := ra.Encapsulate(ma.StringCast("/p2p/" + r.ID.String() + "/p2p-circuit"))
+			if !slices.ContainsFunc(circuits, c.Equal) {
+				circuits = append(circuits, c)
+			}
+		}
+	}
+	circuits = circuits[:min(len(circuits), limit/2)]
+	direct = direct[:min(len(direct), limit-len(circuits))]
+	return []peer.AddrInfo{{ID: n.id, Addrs: append(direct, circuits...)}}
+}
+
+// allowLimited lets a stream opened with ctx use a limited (relayed)
+// connection when no direct one exists.
+func allowLimited(ctx context.Context) context.Context {
+	return network.WithAllowLimitedConn(ctx, limitedReason)
+}
+
+// ConnReport is one connection in the status report.
+type ConnReport struct {
+	Peer    string `json:"peer"`
+	Relayed bool   `json:"relayed"` // through a relay: limited in time and bytes
+	Addr    string `json:"addr"`    // the remote address
+	Dir     string `json:"dir"`     // inbound or outbound
+}
+
+// Connections lists the node's connections, direct and relayed.
+func (n *Node) Connections() []ConnReport {
+	var out []ConnReport
+	for _, c := range n.host.Network().Conns() {
+		out = append(out, ConnReport{
+			Peer:    c.RemotePeer().String(),
+			Relayed: c.Stat().Limited || IsRelayed(c.RemoteMultiaddr()),
+			Addr:    c.RemoteMultiaddr().String(),
+			Dir:     c.Stat().Direction.String(),
+		})
+	}
+	sort.Slice(out, func(i, j int) bool {
+		if out[i].Peer != out[j].Peer {
+			return out[i].Peer < out[j].Peer
+		}
+		return out[i].Addr < out[j].Addr
+	})
+	return out
+}
+
+// hasDirectConn says whether the node has a connection to p that is not relayed.
+func (n *Node) hasDirectConn(p peer.ID) bool {
+	for _, c := range n.host.Network().ConnsToPeer(p) {
+		if !c.Stat().Limited && !IsRelayed(c.RemoteMultiaddr()) {
+			return true
+		}
+	}
+	return false
+}
+
+// fetchPreferDirect fetches chunks from the peers with a direct connection
+// first; only what they could not supply is fetched over relayed connections,
+// which the relay bounds in bytes and time (a reset circuit fails this round;
+// the next round retries, usually over the hole-punched direct connection).
+func (f *Folder) fetchPreferDirect(ctx context.Context, want []cid.Cid, peers []peer.ID, deliver func(cid.Cid, []byte) error) error {
+	var direct, relayed []peer.ID
+	for _, p := range peers {
+		if f.n.hasDirectConn(p) {
+			direct = append(direct, p)
+		} else {
+			relayed = append(relayed, p)
+		}
+	}
+	if len(direct) > 0 {
+		st, err := f.fetchFrom(ctx, want, direct, deliver)
+		if err != nil || len(st.Missing) == 0 || len(relayed) == 0 {
+			return err
+		}
+		want = st.Missing
+	}
+	f.log.Info("fetching chunks over relayed connections", "chunks", len(want), "peers", len(relayed))
+	_, err := f.fetchFrom(allowLimited(ctx), want, relayed, deliver)
+	return err
+}
