@@ -488,7 +488,9 @@ func (f *Folder) publish(ctx context.Context) error {
 	if err := st.Sign(f.n.key); err != nil {
 		return err
 	}
-	return f.topic.Publish(ctx, st.Marshal())
+	raw := st.Marshal()
+	f.pushRelayed(raw) // gossip skips relayed connections (relay.go)
+	return f.topic.Publish(ctx, raw)
 }
 
 // syncRound brings this device up to date with every peer's announced state:

@@ -2,9 +2,11 @@ package node
 
 import (
 	"context"
+	"encoding/binary"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"log/slog"
 	"os"
@@ -18,9 +20,13 @@ import (
 	"github.com/libp2p/go-libp2p"
 	"github.com/libp2p/go-libp2p/core/network"
 	"github.com/libp2p/go-libp2p/core/peer"
+	"github.com/libp2p/go-libp2p/core/protocol"
 	"github.com/libp2p/go-libp2p/p2p/host/autorelay"
 	relayv2 "github.com/libp2p/go-libp2p/p2p/protocol/circuitv2/relay"
 	ma "github.com/multiformats/go-multiaddr"
+
+	"github.com/meshfold/meshfold/protocol/state"
+	"github.com/meshfold/meshfold/protocol/wire"
 )
 
 // Limits of the circuit relay service `meshfold relay` runs. A relayed
@@ -378,4 +384,116 @@ func (f *Folder) fetchPreferDirect(ctx context.Context, want []cid.Cid, peers []
 	f.log.Info("fetching chunks over relayed connections", "chunks", len(want), "peers", len(relayed))
 	_, err := f.fetchFrom(allowLimited(ctx), want, relayed, deliver)
 	return err
+}
+
+// watchUpgrades logs when a peer reached over a relay gets a direct
+// connection (hole punching or a dial), with the time since the relayed
+// connection opened: the figure the network-namespace test reports.
+func (n *Node) watchUpgrades() {
+	n.host.Network().Notify(&network.NotifyBundle{
+		ConnectedF: func(nw network.Network, c network.Conn) {
+			if c.Stat().Limited || IsRelayed(c.RemoteMultiaddr()) {
+				n.log.Info("relayed connection", "peer", ShortID(c.RemotePeer()), "addr", c.RemoteMultiaddr().String())
+				return
+			}
+			for _, o := range nw.ConnsToPeer(c.RemotePeer()) {
+				if o != c && (o.Stat().Limited || IsRelayed(o.RemoteMultiaddr())) {
+					n.log.Info("direct connection to a peer reached over a relay", "peer", ShortID(c.RemotePeer()),
+						"addr", c.RemoteMultiaddr().String(), "after_ms", time.Since(o.Stat().Opened).Milliseconds())
+					return
+				}
+			}
+		},
+	})
+}
+
+// GossipSub talks only over connections that are not limited, so a peer
+// reachable only through a relay never receives a folder's state on the
+// topic. The folder pushes its signed state to such peers directly, on this
+// protocol: one frame (state.FolderState.Marshal) per stream.
+const (
+	RelayedStateProtocol = protocol.ID("/meshfold/relayed-state/1.0.0")
+	relayedStateTimeout  = 10 * time.Second
+)
+
+func (n *Node) registerRelayedState() {
+	n.host.SetStreamHandler(RelayedStateProtocol, n.handleRelayedState)
+}
+
+// handleRelayedState takes a folder state pushed by a peer over a relayed
+// connection, with the checks the topic's validator makes: well formed, signed
+// by the sending device, a member device of a folder this node syncs.
+func (n *Node) handleRelayedState(s network.Stream) {
+	defer s.Close()
+	s.SetReadDeadline(time.Now().Add(relayedStateTimeout))
+	raw, err := io.ReadAll(io.LimitReader(s, state.MaxFolderStateSize+maxFrameOverhead))
+	if err != nil {
+		s.Reset()
+		return
+	}
+	st, err := acceptRelayedState(raw, s.Conn().RemotePeer(), n.IsMember)
+	if err != nil {
+		n.log.Debug("refused a relayed folder state", "peer", ShortID(s.Conn().RemotePeer()), "err", err)
+		s.Reset()
+		return
+	}
+	f, ok := n.Folder(st.Folder)
+	if !ok {
+		return
+	}
+	f.mu.Lock()
+	f.peers[st.Device] = st
+	f.mu.Unlock()
+	f.wake()
+}
+
+// maxFrameOverhead is a frame's type, version and length bytes at most.
+const maxFrameOverhead = 2 + binary.MaxVarintLen64
+
+// errNotSender: a pushed state is not the pushing device's own.
+var errNotSender = errors.New("the state is not the sending device's")
+
+// acceptRelayedState decodes and checks a pushed state.
+func acceptRelayedState(raw []byte, from peer.ID, isMember func(folder string, p peer.ID) bool) (*state.FolderState, error) {
+	st, err := state.Unmarshal(raw)
+	if err != nil {
+		return nil, err
+	}
+	if st.Device != from {
+		return nil, errNotSender
+	}
+	if err := st.Verify(); err != nil {
+		return nil, err
+	}
+	if !isMember(st.Folder, from) {
+		return nil, fmt.Errorf("device %s: %w", ShortID(from), wire.ErrNoAccess)
+	}
+	return st, nil
+}
+
+// pushRelayed sends the folder's signed state raw to every member device this
+// node reaches only through a relay, in the background.
+func (f *Folder) pushRelayed(raw []byte) {
+	for _, p := range f.n.host.Network().Peers() {
+		if p == f.n.id || f.n.hasDirectConn(p) || !f.n.IsMember(f.id, p) {
+			continue
+		}
+		go func() {
+			ctx, cancel := context.WithTimeout(allowLimited(f.n.ctx), relayedStateTimeout)
+			defer cancel()
+			s, err := f.n.host.NewStream(ctx, p, RelayedStateProtocol)
+			if err != nil {
+				f.log.Debug("pushing the folder state over a relay", "peer", ShortID(p), "err", err)
+				return
+			}
+			s.SetWriteDeadline(time.Now().Add(relayedStateTimeout))
+			if _, err := s.Write(raw); err != nil {
+				s.Reset()
+				return
+			}
+			s.CloseWrite()
+			io.Copy(io.Discard, s) // wait for the receiver to close
+			s.Close()
+		}()
+	}
 }
