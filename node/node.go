@@ -169,6 +169,7 @@ func (n *Node) Start(ctx context.Context) error {
 	logsync.NewServer(n, n).Register(n.host)
 	join.NewServer(n).Register(n.host)
 	n.registerRelayedState()
+	n.watchUpgrades()
 	n.disc = NewDiscovery(n.host, DiscoveryConfig{
 		MDNS: n.cfg.MDNS, DHT: n.cfg.DHT, DHTServer: n.cfg.DHTServer,
 		Bootstrap: append(slices.Clone(n.cfg.Bootstrap), n.relays.list()...), AddrBook: n.db, Logger: n.log,

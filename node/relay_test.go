@@ -138,7 +138,7 @@ func TestJoinAndSyncThroughARelay(t *testing.T) {
 	if err != nil || !strings.Contains(string(raw), relay.ID().String()) {
 		t.Fatalf("%s does not keep the learned relay: %q %v", RelaysFile, raw, err)
 	}
-	if !strings.Contains(logs.String(), "relayed connection") {
+	if !strings.Contains(logs.String(), "msg=\"relayed connection\"") {
 		t.Fatal("no node logged its relayed connection")
 	}
 }
