@@ -62,6 +62,7 @@ type Config struct {
 	// it needs Announce, the public addresses to announce.
 	RelayService bool
 	Announce     []string      // multiaddrs announced instead of the listen addresses
+	RelayLimits  RelayLimits   // per-circuit limits of the relay service; zero: the defaults
 	Heartbeat    time.Duration // 0: DefaultHeartbeat
 	Logger       *slog.Logger
 }

@@ -22,9 +22,11 @@ import (
 	"github.com/libp2p/go-libp2p/core/peer"
 	"github.com/libp2p/go-libp2p/core/protocol"
 	"github.com/libp2p/go-libp2p/p2p/host/autorelay"
+	"github.com/libp2p/go-libp2p/p2p/net/swarm"
 	relayv2 "github.com/libp2p/go-libp2p/p2p/protocol/circuitv2/relay"
 	ma "github.com/multiformats/go-multiaddr"
 
+	"github.com/meshfold/meshfold/protocol/chunks"
 	"github.com/meshfold/meshfold/protocol/state"
 	"github.com/meshfold/meshfold/protocol/wire"
 )
@@ -42,6 +44,39 @@ const (
 	RelayBufferSize       = 4096             // bytes buffered per direction per circuit
 	RelayMaxReservationIP = 8                // slots from one IP address
 )
+
+// Bounds of the per-circuit limits an operator may set (RelayLimits): below
+// them a relayed connection cannot carry a sync round.
+const (
+	MinRelayCircuitDuration = 10 * time.Second
+	MinRelayCircuitData     = 1 << 20
+)
+
+// ErrRelayLimit: a relay limit below its minimum.
+var ErrRelayLimit = errors.New("relay limit too small")
+
+// RelayLimits are the per-circuit limits of a relay; zero fields take
+// RelayCircuitDuration and RelayCircuitData.
+type RelayLimits struct {
+	Duration time.Duration // a relayed connection lives at most this long
+	Data     int64         // bytes per direction a relayed connection may carry
+}
+
+func (l RelayLimits) withDefaults() (RelayLimits, error) {
+	if l.Duration == 0 {
+		l.Duration = RelayCircuitDuration
+	}
+	if l.Data == 0 {
+		l.Data = RelayCircuitData
+	}
+	if l.Duration < MinRelayCircuitDuration {
+		return l, fmt.Errorf("circuit duration %v is under %v: %w", l.Duration, MinRelayCircuitDuration, ErrRelayLimit)
+	}
+	if l.Data < MinRelayCircuitData {
+		return l, fmt.Errorf("circuit data %d bytes is under %d: %w", l.Data, MinRelayCircuitData, ErrRelayLimit)
+	}
+	return l, nil
+}
 
 // Limits of a device's use of relays.
 const (
@@ -73,9 +108,13 @@ var ErrNoAnnounce = errors.New("a relay needs at least one --announce address")
 // AutoNAT service, and public reachability (a relay runs on a server whose
 // announced addresses are reachable; the relay service only starts when the
 // host believes it is public).
-func RelayServiceOptions() []libp2p.Option {
+func RelayServiceOptions(limits RelayLimits) ([]libp2p.Option, error) {
+	limits, err := limits.withDefaults()
+	if err != nil {
+		return nil, err
+	}
 	res := relayv2.DefaultResources()
-	res.Limit = &relayv2.RelayLimit{Duration: RelayCircuitDuration, Data: RelayCircuitData}
+	res.Limit = &relayv2.RelayLimit{Duration: limits.Duration, Data: limits.Data}
 	res.MaxReservations = RelayMaxReservations
 	res.MaxCircuits = RelayMaxCircuits
 	res.ReservationTTL = RelayReservationTTL
@@ -85,7 +124,7 @@ func RelayServiceOptions() []libp2p.Option {
 		libp2p.EnableRelayService(relayv2.WithResources(res)),
 		libp2p.EnableNATService(),
 		libp2p.ForceReachabilityPublic(),
-	}
+	}, nil
 }
 
 // AnnounceOption makes the host announce exactly addrs (multiaddrs) instead
@@ -177,7 +216,11 @@ func hostOptions(cfg Config, rs *relaySet) ([]libp2p.Option, error) {
 		if len(cfg.Announce) == 0 {
 			return nil, ErrNoAnnounce
 		}
-		return append(opts, RelayServiceOptions()...), nil
+		relay, err := RelayServiceOptions(cfg.RelayLimits)
+		if err != nil {
+			return nil, err
+		}
+		return append(opts, relay...), nil
 	}
 	return append(opts, deviceRelayOptions(rs, cfg.RelayAlways)...), nil
 }
@@ -362,28 +405,85 @@ func (n *Node) hasDirectConn(p peer.ID) bool {
 }
 
 // fetchPreferDirect fetches chunks from the peers with a direct connection
-// first; only what they could not supply is fetched over relayed connections,
-// which the relay bounds in bytes and time (a reset circuit fails this round;
-// the next round retries, usually over the hole-punched direct connection).
+// first; only what they could not supply is fetched over relayed connections.
+// A relay resets a circuit that reached its limits: the chunks delivered
+// before stay delivered, and the rest is asked again (over a new circuit, or
+// the hole-punched direct connection) for as long as each attempt makes
+// progress, so a file larger than a circuit's limit still arrives.
 func (f *Folder) fetchPreferDirect(ctx context.Context, want []cid.Cid, peers []peer.ID, deliver func(cid.Cid, []byte) error) error {
-	var direct, relayed []peer.ID
-	for _, p := range peers {
-		if f.n.hasDirectConn(p) {
-			direct = append(direct, p)
-		} else {
-			relayed = append(relayed, p)
+	stalls := 0
+	for {
+		var direct, relayed []peer.ID
+		for _, p := range peers {
+			if f.n.hasDirectConn(p) {
+				direct = append(direct, p)
+			} else {
+				relayed = append(relayed, p)
+			}
 		}
-	}
-	if len(direct) > 0 {
-		st, err := f.fetchFrom(ctx, want, direct, deliver)
-		if err != nil || len(st.Missing) == 0 || len(relayed) == 0 {
+		var st chunks.Stats
+		var err error
+		if len(direct) > 0 {
+			st, err = f.fetchFrom(ctx, want, direct, deliver)
+			if err == nil || !errors.Is(err, chunks.ErrUnavailable) || len(relayed) == 0 {
+				return err
+			}
+			want = st.Missing
+		}
+		f.log.Info("fetching chunks over relayed connections", "chunks", len(want), "peers", len(relayed))
+		st, err = f.fetchFrom(allowLimited(ctx), want, relayed, deliver)
+		if err == nil || !errors.Is(err, chunks.ErrUnavailable) {
 			return err
 		}
+		if len(st.Missing) >= len(want) {
+			for p, ps := range st.Peers {
+				if ps.Dropped != nil {
+					f.log.Debug("relayed fetch from a peer failed", "peer", ShortID(p), "err", ps.Dropped)
+				}
+			}
+			// No progress: the circuit the relay reset may still be the
+			// connection streams go to. Drop it and dial a new one, a few times.
+			stalls++
+			if stalls > maxRelayedStalls || !f.n.redialRelayed(ctx, relayed) {
+				return err
+			}
+		} else {
+			stalls = 0
+		}
+		f.log.Info("relayed transfer cut short (relay limits?); asking again for the rest", "got", len(want)-len(st.Missing), "left", len(st.Missing))
 		want = st.Missing
 	}
-	f.log.Info("fetching chunks over relayed connections", "chunks", len(want), "peers", len(relayed))
-	_, err := f.fetchFrom(allowLimited(ctx), want, relayed, deliver)
-	return err
+}
+
+// maxRelayedStalls bounds the attempts in a row that fetched nothing over
+// relayed connections before a fetch gives up until the next sync round.
+const maxRelayedStalls = 3
+
+// redialRelayed closes the relayed connections to peers and dials them again
+// (through their relays); it reports whether any peer is connected after.
+func (n *Node) redialRelayed(ctx context.Context, peers []peer.ID) bool {
+	ok := false
+	for _, p := range peers {
+		for _, c := range n.host.Network().ConnsToPeer(p) {
+			if c.Stat().Limited || IsRelayed(c.RemoteMultiaddr()) {
+				c.Close()
+			}
+		}
+		// The dead circuit's failures put the peer's addresses in dial
+		// backoff; a new circuit is a new attempt.
+		if sw, ok := n.host.Network().(*swarm.Swarm); ok {
+			sw.Backoff().Clear(p)
+		}
+		cctx, cancel := context.WithTimeout(allowLimited(ctx), dialTimeout)
+		err := n.host.Connect(cctx, peer.AddrInfo{ID: p})
+		cancel()
+		if err != nil {
+			n.log.Debug("dialing a peer again through its relay", "peer", ShortID(p), "err", err)
+			continue
+		}
+		ok = true
+	}
+	return ok
 }
 
 // watchUpgrades logs when a peer reached over a relay gets a direct
@@ -394,6 +494,16 @@ func (n *Node) watchUpgrades() {
 		ConnectedF: func(nw network.Network, c network.Conn) {
 			if c.Stat().Limited || IsRelayed(c.RemoteMultiaddr()) {
 				n.log.Info("relayed connection", "peer", ShortID(c.RemotePeer()), "addr", c.RemoteMultiaddr().String())
+				// A new circuit supersedes older ones to the same peer: a relay
+				// that cut a circuit at its limits half-closes it, and the side
+				// that was sending may not notice for a long while. Left open,
+				// such circuits use up the per-peer connection limit.
+				opened := c.Stat().Opened
+				for _, o := range nw.ConnsToPeer(c.RemotePeer()) {
+					if o != c && (o.Stat().Limited || IsRelayed(o.RemoteMultiaddr())) && o.Stat().Opened.Before(opened) {
+						go o.Close()
+					}
+				}
 				return
 			}
 			for _, o := range nw.ConnsToPeer(c.RemotePeer()) {

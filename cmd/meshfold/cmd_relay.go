@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"path/filepath"
+	"time"
 
 	"github.com/libp2p/go-libp2p/core/peer"
 	"github.com/spf13/cobra"
@@ -22,6 +23,8 @@ type relayOptions struct {
 	api       string
 	logFormat string
 	logLevel  string
+	duration  time.Duration
+	mib       int64
 }
 
 func newRelayCommand() *cobra.Command {
@@ -45,8 +48,8 @@ and learn it from invitation keys of devices that use it.
 Limits of the relay service (per relayed connection unless noted):
   reservations (devices holding a slot)   %d, each lasting %s unless refreshed
   relayed connections per device          %d
-  duration of one relayed connection      %s
-  bytes per direction per connection      %d MiB
+  duration of one relayed connection      %s (--circuit-duration)
+  bytes per direction per connection      %d MiB (--circuit-mib)
 A relayed connection that reaches a limit is reset; devices open a new one,
 and move bulk transfers to a direct connection when hole punching succeeds.
 
@@ -63,6 +66,8 @@ The relay keeps an always-on replica of the folders it is added to: use
 	cmd.Flags().StringArrayVar(&opts.listen, "listen", nil, "multiaddr to listen on (repeatable; default all interfaces, TCP and QUIC, port 22100)")
 	cmd.Flags().StringArrayVar(&opts.announce, "announce", nil, "public multiaddr to announce, e.g. /ip4/203.0.113.7/tcp/22100 (repeatable; required)")
 	cmd.Flags().StringArrayVar(&opts.peers, "peer", nil, "address of another relay or peer to connect to, ending in /p2p/<ID> (repeatable)")
+	cmd.Flags().DurationVar(&opts.duration, "circuit-duration", node.RelayCircuitDuration, "how long one relayed connection may last")
+	cmd.Flags().Int64Var(&opts.mib, "circuit-mib", node.RelayCircuitData>>20, "MiB one relayed connection may carry in each direction")
 	cmd.Flags().StringVar(&opts.api, "api", "127.0.0.1:0", "loopback address of the control API")
 	cmd.Flags().StringVar(&opts.logFormat, "log-format", "", "text or json (default: text on a terminal, json otherwise)")
 	cmd.Flags().StringVar(&opts.logLevel, "log-level", "info", "debug, info, warn or error")
@@ -80,6 +85,13 @@ func runRelay(ctx context.Context, opts relayOptions, out, errOut io.Writer) err
 	if _, err := node.AnnounceOption(opts.announce); err != nil {
 		return usageError{fmt.Errorf("--announce: %w", err)}
 	}
+	limits := node.RelayLimits{Duration: opts.duration, Data: opts.mib << 20}
+	if opts.duration <= 0 || opts.mib <= 0 {
+		return usageError{fmt.Errorf("--circuit-duration and --circuit-mib must be positive: %w", node.ErrRelayLimit)}
+	}
+	if _, err := node.RelayServiceOptions(limits); err != nil {
+		return usageError{fmt.Errorf("--circuit-duration/--circuit-mib: %w", err)}
+	}
 	if opts.home == "" {
 		if opts.home, err = defaultHome(); err != nil {
 			return err
@@ -96,7 +108,7 @@ func runRelay(ctx context.Context, opts relayOptions, out, errOut io.Writer) err
 	firstStart := !fileExists(filepath.Join(opts.home, node.IdentityFile))
 	n, err := node.Open(node.Config{
 		Home: opts.home, ListenAddrs: opts.listen, Bootstrap: boot,
-		DHT: true, DHTServer: true, RelayService: true, Announce: opts.announce, Logger: logger,
+		DHT: true, DHTServer: true, RelayService: true, Announce: opts.announce, RelayLimits: limits, Logger: logger,
 	})
 	if err != nil {
 		return err
@@ -118,7 +130,7 @@ func runRelay(ctx context.Context, opts relayOptions, out, errOut io.Writer) err
 		fmt.Fprintf(out, "Relaying at %s/p2p/%s\n", a, n.ID())
 	}
 	logger.Info("relay running", "reservations", node.RelayMaxReservations, "circuits_per_device", node.RelayMaxCircuits,
-		"circuit_duration", node.RelayCircuitDuration.String(), "circuit_bytes", node.RelayCircuitData)
+		"circuit_duration", opts.duration.String(), "circuit_bytes", limits.Data)
 	fmt.Fprintln(out, "Running; press Ctrl-C to stop.")
 	<-ctx.Done()
 	fmt.Fprintln(out, "Stopping.")

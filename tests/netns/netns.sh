@@ -8,6 +8,7 @@
 #   tests/netns/netns.sh lan          check 1: LAN pair by mDNS alone
 #   tests/netns/netns.sh nat          check 2a: relay, hole punch to direct, sync
 #   tests/netns/netns.sh blocked      check 2b: hole punching blocked, sync over the relay
+#   tests/netns/netns.sh limits       check 2c: a file 4x a relay's circuit limit still syncs
 #   tests/netns/netns.sh offline      check 3: catch up from the relay replica
 #   tests/netns/netns.sh autonat      time to a relay slot when AutoNAT decides (no --relay-always)
 #   tests/netns/netns.sh loop [N]     hole-punch success fraction over N runs (default 20)
@@ -16,6 +17,7 @@
 #   NETNS_REQUIRE=1 a skip (not root, no namespaces) is a failure
 #   NETNS_KEEP=1    keep the work dir (logs) after the run
 #   THROUGHPUT_MIB  size of the throughput file (default 32)
+#   NETNS_LOG_LEVEL log level of the daemons (default info)
 #
 # Topology (every namespace is created here; none has a link to the host's
 # network, which is checked before anything runs):
@@ -65,6 +67,12 @@ NSLIST=()
 
 cleanup() {
   local rc=$?
+  if [ $rc -ne 0 ]; then
+    for name in "${!PIDS[@]}"; do
+      echo "--- status of $name"
+      status "$name" 2>&1 | jq -c '{addrs, connections}' 2>&1 || true
+    done
+  fi
   for name in "${!PIDS[@]}"; do kill "${PIDS[$name]}" 2>/dev/null || true; done
   for name in "${!PIDS[@]}"; do wait "${PIDS[$name]}" 2>/dev/null || true; done
   # Processes left in our namespaces were started by this run (a subshell's).
@@ -73,10 +81,6 @@ cleanup() {
   done
   for ns in "${NSLIST[@]}"; do ip netns del "$ns" 2>/dev/null || true; done
   if [ $rc -ne 0 ]; then
-    for name in "${!PIDS[@]}"; do
-      echo "--- status of $name"
-      status "$name" 2>&1 | jq -c '{addrs, connections}' 2>&1 || true
-    done
     say "logs of the failed run:"
     for f in "$WORK"/*.log; do [ -f "$f" ] && { echo "--- $f (last 15 lines)"; tail -n 15 "$f"; }; done
   fi
@@ -214,7 +218,7 @@ start() {
   local cmd=run
   case "$name" in relay*) cmd=relay ;; esac
   rm -f "$WORK/$name/api.json"
-  ip netns exec "$ns" "$BIN" "$cmd" --home "$WORK/$name" --log-format json "$@" \
+  ip netns exec "$ns" "$BIN" "$cmd" --home "$WORK/$name" --log-format json --log-level "${NETNS_LOG_LEVEL:-info}" "$@" \
     >>"$WORK/$name.out" 2>>"$WORK/$name.log" &
   PIDS[$name]=$!
   NSOF[$name]=$ns
@@ -245,8 +249,11 @@ start_relay() {
   start relay "${P}relay" --announce /ip4/172.32.0.1/tcp/22100 --announce /ip4/172.32.0.1/udp/22100/quic-v1
   RELAY_ID=$(device_id relay)
 }
+# relay_flags [ID PORT]: the flags of a device behind a NAT using that relay
+# (default: the main relay).
 relay_flags() {
-  echo --relay "/ip4/172.32.0.1/udp/22100/quic-v1/p2p/$RELAY_ID" --relay "/ip4/172.32.0.1/tcp/22100/p2p/$RELAY_ID" --dht --no-mdns
+  local id=${1:-$RELAY_ID} port=${2:-22100}
+  echo --relay "/ip4/172.32.0.1/udp/$port/quic-v1/p2p/$id" --relay "/ip4/172.32.0.1/tcp/$port/p2p/$id" --dht --no-mdns
 }
 
 # share NAME DIR: makes DIR a folder on NAME, prints its ID.
@@ -301,10 +308,12 @@ nat_pair() {
   local tag=$1
   shift
   A="h1$tag" B="h2$tag"
-  # shellcheck disable=SC2046
-  start "$A" "${P}h1" $(relay_flags) "$@"
-  # shellcheck disable=SC2046
-  start "$B" "${P}h2" $(relay_flags) "$@"
+  local flags
+  flags=${PAIR_RELAY_FLAGS:-$(relay_flags)}
+  # shellcheck disable=SC2086
+  start "$A" "${P}h1" $flags "$@"
+  # shellcheck disable=SC2086
+  start "$B" "${P}h2" $flags "$@"
   IDA=$(device_id "$A")
   IDB=$(device_id "$B")
   wait_until "$A to hold a relay slot" 60 has_slot "$A"
@@ -367,6 +376,33 @@ check_blocked() {
   stop "$B"
   unblock_punching
   say "check 2b PASS: synced through the relay only"
+}
+
+# check_limits: with a relay whose circuits carry only LIMIT_MIB per
+# direction and hole punching blocked, a file several times larger still
+# syncs: the relay resets each full circuit, the devices open new ones and the
+# transfer resumes where it stopped.
+LIMIT_MIB=4
+check_limits() {
+  say "check 2c: relay limits obeyed: ${LIMIT_MIB} MiB circuits, hole punching blocked"
+  start relaysmall "${P}relay" --listen /ip4/0.0.0.0/tcp/22200 --listen /ip4/0.0.0.0/udp/22200/quic-v1 \
+    --announce /ip4/172.32.0.1/tcp/22200 --announce /ip4/172.32.0.1/udp/22200/quic-v1 --circuit-mib "$LIMIT_MIB"
+  local small
+  small=$(device_id relaysmall)
+  block_punching
+  PAIR_RELAY_FLAGS=$(relay_flags "$small" 22200) nat_pair limits --relay-always
+  local mib=$((LIMIT_MIB * 4)) t circuits
+  write_file "$DIRA/over-limit.bin" "$mib"
+  t=$(time_sync "$DIRA/over-limit.bin" "$DIRB/over-limit.bin")
+  circuits=$(grep -c '"msg":"relayed connection"' "$WORK/$B.log" || true)
+  [ "$circuits" -ge 2 ] || fail "$B opened $circuits relayed connection(s) for $mib MiB through ${LIMIT_MIB} MiB circuits: the limit was not enforced"
+  direct_to "$B" "$IDA" >/dev/null && fail "$B got a direct connection although punching is blocked"
+  say "relayed ${mib} MiB through ${LIMIT_MIB} MiB circuits in ${t} ms over ${circuits} relayed connections"
+  stop "$A"
+  stop "$B"
+  stop relaysmall
+  unblock_punching
+  say "check 2c PASS"
 }
 
 check_offline() {
@@ -460,15 +496,17 @@ case "$MODE" in
     check_lan
     check_nat
     check_blocked
+    check_limits
     check_offline
     say "throughput of ${THROUGHPUT_MIB} MiB: direct ${DIRECT_MIBPS} MiB/s, relayed ${RELAYED_MIBPS} MiB/s"
     ;;
   lan) check_lan ;;
   nat) check_nat ;;
   blocked) check_blocked ;;
+  limits) check_limits ;;
   offline) check_offline ;;
   autonat) check_autonat ;;
   loop) loop_punch ;;
-  *) fail "unknown mode $MODE (all, lan, nat, blocked, offline, autonat, loop [N])" ;;
+  *) fail "unknown mode $MODE (all, lan, nat, blocked, limits, offline, autonat, loop [N])" ;;
 esac
 say "PASS ($MODE)"
