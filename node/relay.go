@@ -411,7 +411,7 @@ func (n *Node) hasDirectConn(p peer.ID) bool {
 // the hole-punched direct connection) for as long as each attempt makes
 // progress, so a file larger than a circuit's limit still arrives.
 func (f *Folder) fetchPreferDirect(ctx context.Context, want []cid.Cid, peers []peer.ID, deliver func(cid.Cid, []byte) error) error {
-	stalls := 0
+	var stalled time.Time // since when relayed attempts brought nothing
 	for {
 		var direct, relayed []peer.ID
 		for _, p := range peers {
@@ -441,28 +441,40 @@ func (f *Folder) fetchPreferDirect(ctx context.Context, want []cid.Cid, peers []
 					f.log.Debug("relayed fetch from a peer failed", "peer", ShortID(p), "err", ps.Dropped)
 				}
 			}
-			// No progress: the circuit the relay reset may still be the
-			// connection streams go to. Drop it and dial a new one, a few times.
-			stalls++
-			if stalls > maxRelayedStalls || !f.n.redialRelayed(ctx, relayed) {
+			// No progress: the circuit the relay cut may still be the
+			// connection streams go to. Drop it and dial a new one, pausing
+			// between attempts, until relayedStallTimeout without progress.
+			if stalled.IsZero() {
+				stalled = time.Now()
+			}
+			if time.Since(stalled) > relayedStallTimeout {
 				return err
 			}
-		} else {
-			stalls = 0
+			select {
+			case <-ctx.Done():
+				return ctx.Err()
+			case <-time.After(relayedRetryPause):
+			}
+			f.n.redialRelayed(ctx, relayed)
+			continue
 		}
+		stalled = time.Time{}
 		f.log.Info("relayed transfer cut short (relay limits?); asking again for the rest", "got", len(want)-len(st.Missing), "left", len(st.Missing))
 		want = st.Missing
 	}
 }
 
-// maxRelayedStalls bounds the attempts in a row that fetched nothing over
-// relayed connections before a fetch gives up until the next sync round.
-const maxRelayedStalls = 3
+// A fetch over relayed connections that brings nothing is retried every
+// relayedRetryPause over a new circuit, and given up (until the next sync
+// round) after relayedStallTimeout without progress.
+const (
+	relayedRetryPause   = 500 * time.Millisecond
+	relayedStallTimeout = 15 * time.Second
+)
 
 // redialRelayed closes the relayed connections to peers and dials them again
-// (through their relays); it reports whether any peer is connected after.
-func (n *Node) redialRelayed(ctx context.Context, peers []peer.ID) bool {
-	ok := false
+// (through their relays).
+func (n *Node) redialRelayed(ctx context.Context, peers []peer.ID) {
 	for _, p := range peers {
 		for _, c := range n.host.Network().ConnsToPeer(p) {
 			if c.Stat().Limited || IsRelayed(c.RemoteMultiaddr()) {
@@ -479,11 +491,8 @@ func (n *Node) redialRelayed(ctx context.Context, peers []peer.ID) bool {
 		cancel()
 		if err != nil {
 			n.log.Debug("dialing a peer again through its relay", "peer", ShortID(p), "err", err)
-			continue
 		}
-		ok = true
 	}
-	return ok
 }
 
 // watchUpgrades logs when a peer reached over a relay gets a direct
