@@ -31,6 +31,11 @@ func newStatusCommand() *cobra.Command {
 			}
 			w := cmd.OutOrStdout()
 			fmt.Fprintf(w, "Device %s\n", r.Device)
+			for _, c := range r.Connections {
+				if c.Relayed {
+					fmt.Fprintf(w, "relayed  %s through %s (the relay limits its time and bytes)\n", c.Peer, c.Addr)
+				}
+			}
 			if len(r.Folders) == 0 {
 				fmt.Fprintln(w, "No folders yet: 'meshfold folder add <dir>' or 'meshfold join <key> <dir>'.")
 			}
