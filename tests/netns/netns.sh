@@ -348,10 +348,13 @@ check_nat() {
   say "time to direct (relayed connection opened -> direct connection opened): ${ms} ms"
   echo "back from nat2" >"$DIRB/back.txt"
   wait_until "$A to get back.txt" 60 same_file "$DIRB/back.txt" "$DIRA/back.txt"
+  local before after t
+  before=$(grep -c '"fetching chunks over relayed connections"' "$WORK/$B.log" || true)
   write_file "$DIRA/big-direct.bin" "$THROUGHPUT_MIB"
-  local t
   t=$(time_sync "$DIRA/big-direct.bin" "$DIRB/big-direct.bin")
   DIRECT_MIBPS=$(mibps "$THROUGHPUT_MIB" "$t")
+  after=$(grep -c '"fetching chunks over relayed connections"' "$WORK/$B.log" || true)
+  [ "$after" = "$before" ] || fail "$B fetched chunks over the relay although it had a direct connection"
   say "direct: ${THROUGHPUT_MIB} MiB synced in ${t} ms = ${DIRECT_MIBPS} MiB/s"
   stop "$A"
   stop "$B"
