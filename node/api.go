@@ -119,12 +119,14 @@ func (a *API) auth(next http.Handler) http.Handler {
 
 // StatusReport is the answer of GET /v1/status.
 type StatusReport struct {
-	Device    string         `json:"device"`
-	User      string         `json:"user"`
-	Addrs     []string       `json:"addrs"`
-	Connected []string       `json:"connected"` // devices this one has a connection to
-	Folders   []FolderReport `json:"folders"`
-	PausedAll bool           `json:"paused_all"` // the global pause switch is on
+	Device    string   `json:"device"`
+	User      string   `json:"user"`
+	Addrs     []string `json:"addrs"`
+	Connected []string `json:"connected"` // devices this one has a connection to
+	// Connections are the connections behind Connected: direct or relayed.
+	Connections []ConnReport   `json:"connections"`
+	Folders     []FolderReport `json:"folders"`
+	PausedAll   bool           `json:"paused_all"` // the global pause switch is on
 }
 
 // FolderReport is one folder in a StatusReport.
@@ -147,6 +149,7 @@ func (n *Node) Report() StatusReport {
 		r.Connected = append(r.Connected, p.String())
 	}
 	sort.Strings(r.Connected)
+	r.Connections = n.Connections()
 	r.Folders = n.folderReports()
 	r.PausedAll = n.PausedAll()
 	return r

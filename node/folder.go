@@ -525,13 +525,16 @@ func (f *Folder) publish(ctx context.Context) error {
 	if err := st.Sign(f.n.key); err != nil {
 		return err
 	}
-	return f.topic.Publish(ctx, st.Marshal())
+	raw := st.Marshal()
+	f.pushRelayed(raw) // gossip skips relayed connections (relay.go)
+	return f.topic.Publish(ctx, raw)
 }
 
 // syncRound brings this device up to date with every peer's announced state:
 // the log first (rights decide what index entries mean), then index entries,
 // then chunks through the planner and the applier.
 func (f *Folder) syncRound(ctx context.Context, applier *Applier) {
+	ctx = allowLimited(ctx) // peers may be reachable only through a relay (relay.go)
 	f.mu.Lock()
 	states := make([]*state.FolderState, 0, len(f.peers))
 	for _, st := range f.peers {
@@ -845,7 +848,12 @@ func (f *Folder) Fetch(ctx context.Context, want []cid.Cid, deliver func(cid.Cid
 	if len(peers) == 0 {
 		return errors.New("no peer shares this folder right now")
 	}
-	_, err := chunks.Fetch(ctx, chunks.FetchOptions{
+	return f.fetchPreferDirect(ctx, want, peers, deliver)
+}
+
+// fetchFrom fetches want from peers with the chunk exchange protocol.
+func (f *Folder) fetchFrom(ctx context.Context, want []cid.Cid, peers []peer.ID, deliver func(cid.Cid, []byte) error) (chunks.Stats, error) {
+	return chunks.Fetch(ctx, chunks.FetchOptions{
 		Folder: f.id,
 		Open:   chunks.OpenWith(f.n.host),
 		Penalize: func(p peer.ID, why error) {
@@ -853,7 +861,6 @@ func (f *Folder) Fetch(ctx context.Context, want []cid.Cid, deliver func(cid.Cid
 			f.n.metrics.rejectedChunks.Inc()
 		},
 	}, want, peers, deliver)
-	return err
 }
 
 // canRead answers the servers: may device p read path here?

@@ -50,6 +50,8 @@ type HostConfig struct {
 	// MaxConns caps all connections (the config file's max_connections);
 	// 0 means MaxConns. The connection manager trims at 3/4 of it.
 	MaxConns int
+	// Options are added to the host's (relay service, relay client, announce).
+	Options []libp2p.Option
 }
 
 // DefaultListenAddrs listens on every interface, TCP and QUIC, on port.
@@ -113,6 +115,7 @@ func newHost(cfg HostConfig, addrs []string) (host.Host, error) {
 	if cfg.Bandwidth != nil {
 		opts = append(opts, libp2p.BandwidthReporter(cfg.Bandwidth))
 	}
+	opts = append(opts, cfg.Options...)
 	h, err := libp2p.New(opts...)
 	if err != nil {
 		rm.Close()

@@ -68,7 +68,7 @@ func (n *Node) Invite(folderID string, o InviteOptions) (join.Key, error) {
 	if err != nil {
 		return join.Key{}, fmt.Errorf("invite: %w", err)
 	}
-	return join.Key{Folder: f.rlog.Folder(), Invite: []byte(crdt.RefOf(op.ID)), Secret: secret, Addrs: []peer.AddrInfo{n.AddrInfo()}}, nil
+	return join.Key{Folder: f.rlog.Folder(), Invite: []byte(crdt.RefOf(op.ID)), Secret: secret, Addrs: n.inviteAddrs(join.MaxKeyAddrs)}, nil
 }
 
 // Join uses an invitation key: it reaches a member through the key's
@@ -108,6 +108,10 @@ func (n *Node) Join(ctx context.Context, key join.Key, root string) (*Folder, er
 		}
 		return op.Raw, nil
 	}
+	if _, err := n.LearnRelays(key.Addrs); err != nil {
+		n.log.Warn("saving the relays of the invitation", "err", err)
+	}
+	ctx = allowLimited(ctx) // the inviter may be reachable only through its relay
 	var lastErr error = ErrNoMember
 	for _, ai := range key.Addrs {
 		if ai.ID == n.id {

@@ -60,8 +60,14 @@ type Config struct {
 	DHTServer   bool            // answer DHT queries
 	Relays      []peer.AddrInfo // circuit relays to reserve slots on when not publicly reachable
 	MaxConns    int             // cap on all connections; 0: MaxConns
-	Heartbeat   time.Duration   // 0: DefaultHeartbeat
-	Logger      *slog.Logger
+	RelayAlways bool            // reserve relay slots at once, without waiting for AutoNAT's verdict
+	// RelayService makes the node a relay for others (`meshfold relay`);
+	// it needs Announce, the public addresses to announce.
+	RelayService bool
+	Announce     []string      // multiaddrs announced instead of the listen addresses
+	RelayLimits  RelayLimits   // per-circuit limits of the relay service; zero: the defaults
+	Heartbeat    time.Duration // 0: DefaultHeartbeat
+	Logger       *slog.Logger
 }
 
 // Node is a running device: host, index, discovery and the folders it syncs.
@@ -80,7 +86,8 @@ type Node struct {
 	ctx    context.Context
 	cancel context.CancelFunc
 
-	bw *metrics.BandwidthCounter
+	bw     *metrics.BandwidthCounter
+	relays *relaySet
 
 	linkGuardOnce sync.Once
 	linkGuardV    *linkGuard // links.go
@@ -137,12 +144,21 @@ func Open(cfg Config) (*Node, error) {
 		return nil, err
 	}
 	bw := metrics.NewBandwidthCounter()
-	h, err := NewHost(HostConfig{Key: key, ListenAddrs: cfg.ListenAddrs, Bandwidth: bw, MaxConns: cfg.MaxConns})
+	rs := &relaySet{}
+	hostOpts, err := hostOptions(cfg, rs)
+	if err == nil {
+		err = loadRelays(cfg, log, rs)
+	}
 	if err != nil {
 		db.Close()
 		return nil, err
 	}
-	n := &Node{cfg: cfg, key: key, userKey: userKey, id: h.ID(), db: db, host: h, bw: bw, folders: map[string]*Folder{}}
+	h, err := NewHost(HostConfig{Key: key, ListenAddrs: cfg.ListenAddrs, Bandwidth: bw, MaxConns: cfg.MaxConns, Options: hostOpts})
+	if err != nil {
+		db.Close()
+		return nil, err
+	}
+	n := &Node{cfg: cfg, key: key, userKey: userKey, id: h.ID(), db: db, host: h, bw: bw, relays: rs, folders: map[string]*Folder{}}
 	linked, err := loadLinkedCert(cfg.Home, n.id)
 	if err != nil {
 		h.Close()
@@ -162,7 +178,10 @@ func Open(cfg Config) (*Node, error) {
 // Start starts pubsub, the protocol servers and discovery.
 func (n *Node) Start(ctx context.Context) error {
 	n.ctx, n.cancel = context.WithCancel(context.Background())
-	ps, err := pubsub.NewGossipSub(n.ctx, n.host,
+	// Folder state gossip may use relayed connections: its messages are small
+	// and the relay's limits bound them (pubsub opens its streams with this
+	// context).
+	ps, err := pubsub.NewGossipSub(allowLimited(n.ctx), n.host,
 		pubsub.WithPeerOutboundQueueSize(pubsubQueue),
 		pubsub.WithValidateQueueSize(pubsubQueue),
 	)
@@ -175,9 +194,11 @@ func (n *Node) Start(ctx context.Context) error {
 	logsync.NewServer(n, n).Register(n.host)
 	join.NewServer(n).Register(n.host)
 	links.NewServer(n).Register(n.host)
+	n.registerRelayedState()
+	n.watchUpgrades()
 	n.disc = NewDiscovery(n.host, DiscoveryConfig{
 		MDNS: n.cfg.MDNS, DHT: n.cfg.DHT, DHTServer: n.cfg.DHTServer,
-		Bootstrap: n.cfg.Bootstrap, AddrBook: n.db, Logger: n.log,
+		Bootstrap: append(slices.Clone(n.cfg.Bootstrap), n.relays.list()...), AddrBook: n.db, Logger: n.log,
 	})
 	if err := n.disc.Start(ctx); err != nil {
 		return err

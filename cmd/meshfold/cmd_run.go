@@ -31,6 +31,7 @@ type runOptions struct {
 	dht       bool
 	dhtServer bool
 	maxConns  int
+	relayAll  bool
 	logFormat string
 	logLevel  string
 
@@ -64,13 +65,14 @@ Only one daemon may run on a home at a time.`,
 	cmd.Flags().StringVar(&opts.config, "config", "", "config file (default <home>/config.toml)")
 	cmd.Flags().StringArrayVar(&opts.listen, "listen", nil, "multiaddr to listen on (repeatable; default all interfaces, TCP and QUIC, port 22100)")
 	cmd.Flags().StringArrayVar(&opts.peers, "peer", nil, "address of a peer to connect to, as a multiaddr ending in /p2p/<device ID> (repeatable)")
-	cmd.Flags().StringArrayVar(&opts.relays, "relay", nil, "circuit relay to reserve a slot on, as a multiaddr ending in /p2p/<relay ID> (repeatable)")
 	cmd.Flags().StringArrayVar(&opts.folders, "folder", nil, "share this directory as a folder if it is not synced yet (repeatable)")
 	cmd.Flags().StringVar(&opts.api, "api", "127.0.0.1:0", "loopback address of the control API")
 	cmd.Flags().BoolVar(&opts.noMDNS, "no-mdns", false, "do not look for peers on the LAN")
 	cmd.Flags().BoolVar(&opts.dht, "dht", false, "find peers across the internet through meshfold's DHT")
 	cmd.Flags().BoolVar(&opts.dhtServer, "dht-server", false, "answer other nodes' DHT queries (always-on, reachable nodes)")
 	cmd.Flags().IntVar(&opts.maxConns, "max-connections", node.MaxConns, "cap on all peer connections")
+	cmd.Flags().StringArrayVar(&opts.relays, "relay", nil, "a relay ('meshfold relay') to use when not reachable directly, as a multiaddr ending in /p2p/<relay ID> (repeatable)")
+	cmd.Flags().BoolVar(&opts.relayAll, "relay-always", false, "reserve relay slots at start instead of waiting until AutoNAT finds this device unreachable")
 	cmd.Flags().StringVar(&opts.logFormat, "log-format", "", "text or json (default: text on a terminal, json otherwise)")
 	cmd.Flags().StringVar(&opts.logLevel, "log-level", "info", "debug, info, warn or error")
 	return cmd
@@ -115,7 +117,7 @@ func runRun(ctx context.Context, opts runOptions, out, errOut io.Writer) error {
 		return err
 	}
 	firstStart := !fileExists(filepath.Join(opts.home, node.IdentityFile))
-	n, err := node.Open(node.Config{Home: opts.home, ListenAddrs: opts.listen, Bootstrap: boot, Relays: relays,
+	n, err := node.Open(node.Config{Home: opts.home, ListenAddrs: opts.listen, Bootstrap: boot, Relays: relays, RelayAlways: opts.relayAll,
 		MDNS: !opts.noMDNS, DHT: opts.dht, DHTServer: opts.dhtServer, MaxConns: opts.maxConns, Logger: logger})
 	if err != nil {
 		return err
