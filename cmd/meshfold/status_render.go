@@ -151,6 +151,11 @@ func renderFolder(f node.FolderReport, color bool) string {
 // renderStatus prints the whole report.
 func renderStatus(w io.Writer, r node.StatusReport, color bool) {
 	fmt.Fprintf(w, "Device %s\n", r.Device)
+	for _, c := range r.Connections {
+		if c.Relayed {
+			fmt.Fprintf(w, "relayed  %s through %s (the relay limits its time and bytes)\n", c.Peer, c.Addr)
+		}
+	}
 	if r.PausedAll {
 		fmt.Fprintln(w, "All folders are paused ('meshfold resume --all' resumes them).")
 	}
