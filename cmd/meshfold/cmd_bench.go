@@ -64,9 +64,10 @@ func newBenchScanCommand() *cobra.Command {
 		Short: "Cold scan and warm rescan of a large and a many-small-files data set, plus chunking vs BLAKE3",
 		Long: `bench scan writes two data sets under a temporary directory (by default
 1 GiB in 4 random files, and 10,000 files of 4 KiB), reads them once to warm
-the page cache, then runs a cold scan (new index) and a warm rescan (nothing
-changed) of each in a child process, reporting time, throughput and the
-child's peak RSS. It also measures chunk+hash against BLAKE3 alone on one
+the page cache, then runs cold scans (new index) and warm rescans (nothing changed) of
+each in child processes, alternately (each warm rescan rescans the index the
+cold scan before it built), reporting the median time, throughput and the
+children's peak RSS, and the warm/cold ratio of each pair of runs. It also measures chunk+hash against BLAKE3 alone on one
 core, and prints a verdict line per target.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
@@ -76,7 +77,7 @@ core, and prints a verdict line per target.`,
 	cmd.Flags().StringVar(&opts.dir, "dir", "", "directory to create the data sets in (default: the system temp dir)")
 	cmd.Flags().Float64Var(&opts.sizeGiB, "size-gib", 1, "size of the large data set in GiB")
 	cmd.Flags().IntVar(&opts.smallFiles, "small-files", 10_000, "number of 4 KiB files in the small data set")
-	cmd.Flags().IntVar(&opts.runs, "runs", 5, "runs of each phase; times are the median")
+	cmd.Flags().IntVar(&opts.runs, "runs", 5, "cold/warm run pairs; times are the median")
 	cmd.Flags().IntVar(&opts.workers, "workers", 0, "hashing goroutines (default: one per CPU)")
 	return cmd
 }
