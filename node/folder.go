@@ -290,7 +290,7 @@ func (f *Folder) serve(ctx context.Context) error {
 	watchErr := make(chan error, 1)
 	wg.Go(func() { watchErr <- w.Run(ctx) })
 
-	applier := &Applier{Root: root, Index: f.idx, Fetcher: f, Log: f.log}
+	applier := &Applier{Root: root, Index: f.idx, Fetcher: f, FetcherVerifies: true, Log: f.log}
 	if f.n.cfg.DHT {
 		if err := f.n.disc.AdvertiseFolder(f.id); err != nil {
 			f.log.Warn("announcing the folder on the DHT", "err", err)

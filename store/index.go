@@ -186,15 +186,21 @@ func (f *FolderIndex) walk(prefix string, decode func([]byte) (FileInfo, error),
 	it := f.db.ldb.NewIterator(nil, nil)
 	defer it.Release()
 	emit := func() error {
-		_, path, err := parseFileKey(it.Key())
-		if err != nil {
+		// Every key in range starts with filePfx: the path is the rest,
+		// compared without a copy (a warm rescan walks every entry).
+		key := it.Key()
+		if !bytes.HasPrefix(key, f.filePfx) {
+			return fmt.Errorf("folder %q: %w", f.id, corruptf("key: wrong key space"))
+		}
+		path := key[len(f.filePfx):]
+		if err := checkKeyPath(path); err != nil {
 			return fmt.Errorf("folder %q: %w", f.id, err)
 		}
 		fi, err := decode(it.Value())
 		if err != nil {
 			return fmt.Errorf("folder %q path %q: %w", f.id, path, err)
 		}
-		if fi.Path != path {
+		if fi.Path != string(path) {
 			return corruptf("folder %q: record under path %q names path %q", f.id, path, fi.Path)
 		}
 		return fn(fi)

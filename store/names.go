@@ -182,25 +182,43 @@ type CaseCollision struct {
 // root) by foldKey and returns the groups with more than one member, in the
 // order their first member appears in names.
 func caseCollisions(parent string, names []string) []CaseCollision {
-	if len(names) < 2 {
+	if len(names) < 2 || allPlainASCII(names) {
 		return nil
 	}
-	byKey := make(map[string][]string, len(names))
+	byKey := make(map[string][]int, len(names))
 	var order []string
-	for _, n := range names {
+	for i, n := range names {
 		k := foldKey(n)
 		if _, ok := byKey[k]; !ok {
 			order = append(order, k)
 		}
-		byKey[k] = append(byKey[k], joinRel(parent, n))
+		byKey[k] = append(byKey[k], i)
 	}
 	var out []CaseCollision
 	for _, k := range order {
 		if g := byKey[k]; len(g) > 1 {
-			out = append(out, CaseCollision{Paths: g})
+			paths := make([]string, len(g))
+			for j, i := range g {
+				paths[j] = joinRel(parent, names[i])
+			}
+			out = append(out, CaseCollision{Paths: paths})
 		}
 	}
 	return out
+}
+
+// allPlainASCII reports whether every name is ASCII without an upper-case
+// letter: foldKey of each is then the name itself, so distinct names cannot
+// collide (the common case, checked without building any key).
+func allPlainASCII(names []string) bool {
+	for _, n := range names {
+		for i := 0; i < len(n); i++ {
+			if c := n[i]; c >= utf8.RuneSelf || ('A' <= c && c <= 'Z') {
+				return false
+			}
+		}
+	}
+	return true
 }
 
 // joinRel joins a folder-relative directory and a name.

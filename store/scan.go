@@ -12,7 +12,6 @@ import (
 	"runtime"
 	"slices"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"syscall"
 	"time"
@@ -33,9 +32,6 @@ const (
 	MaxResultPaths = 10_000
 	// hashQueueDepth is how many files may wait for a hashing worker.
 	hashQueueDepth = 256
-	// statFanOutMin is the directory size from which its entries are
-	// stat'ed by several goroutines.
-	statFanOutMin = 64
 )
 
 // Errors of a scan. Per-file ones arrive in ScanResult.Errors as PathErrors.
@@ -252,6 +248,8 @@ type scanner struct {
 	collisions []CaseCollision
 	siblings   map[string]map[string][]string // ScanPaths: directory -> fold key -> names
 	walkRes    ScanResult                     // counts the walker keeps
+	dirs       *dirLoader                     // reads directories ahead of the walk
+	knownWait  chan error                     // while set, the index pass filling known is still running
 
 	jobs    chan hashJob
 	results chan scanned
@@ -477,20 +475,28 @@ func (s *scanner) tombstones() error {
 // walk visits every touched path, sending what changed to the collector and
 // files to hash to the workers.
 func (s *scanner) walk(ctx context.Context, touched []string) error {
+	s.dirs = newDirLoader(s)
+	defer s.dirs.close()
 	ancestors := make(map[string]bool)
 	for _, p := range touched {
-		if err := s.idx.WalkHeaders(p, func(fi FileInfo) error {
-			s.known[fi.Path] = known{kind: fi.Kind, deleted: fi.Deleted, size: fi.Size, modTime: fi.ModTime,
-				inode: fi.Inode, mode: fi.Mode, target: fi.SymlinkTarget}
-			return nil
-		}); err != nil {
-			return fmt.Errorf("reading index under %q: %w", p, err)
-		}
 		if p == "" {
-			if err := s.walkDir(ctx, ""); err != nil {
+			// The index pass and the first directories' stats overlap: the
+			// walk needs known only once it visits the root's entries.
+			s.dirs.queue("")
+			s.knownWait = make(chan error, 1)
+			go func() { s.knownWait <- s.loadKnown(p) }()
+			err := s.walkDir(ctx, "")
+			if s.knownWait != nil { // walkDir failed before it waited
+				<-s.knownWait
+				s.knownWait = nil
+			}
+			if err != nil {
 				return err
 			}
 			continue
+		}
+		if err := s.loadKnown(p); err != nil {
+			return err
 		}
 		info, err := lstatPath(s.abs(p))
 		if errors.Is(err, fs.ErrNotExist) || errors.Is(err, syscall.ENOTDIR) {
@@ -516,6 +522,29 @@ func (s *scanner) walk(ctx context.Context, touched []string) error {
 		}
 	}
 	return nil
+}
+
+// loadKnown reads the index headers under p into known.
+func (s *scanner) loadKnown(p string) error {
+	if err := s.idx.WalkHeaders(p, func(fi FileInfo) error {
+		s.known[fi.Path] = known{kind: fi.Kind, deleted: fi.Deleted, size: fi.Size, modTime: fi.ModTime,
+			inode: fi.Inode, mode: fi.Mode, target: fi.SymlinkTarget}
+		return nil
+	}); err != nil {
+		return fmt.Errorf("reading index under %q: %w", p, err)
+	}
+	return nil
+}
+
+// awaitKnown waits for the index pass that walk started alongside the root's
+// listing, if it is still running.
+func (s *scanner) awaitKnown() error {
+	if s.knownWait == nil {
+		return nil
+	}
+	err := <-s.knownWait
+	s.knownWait = nil
+	return err
 }
 
 // ensureAncestors records the directories above p that the index lacks.
@@ -602,15 +631,8 @@ func (s *scanner) walkDir(ctx context.Context, rel string) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
-	dir, err := os.Open(s.abs(rel))
-	var entries []fs.DirEntry
-	if err == nil {
-		entries, err = dir.ReadDir(-1)
-		if err != nil {
-			dir.Close()
-		}
-	}
-	if err != nil {
+	d := s.dirs.take(rel)
+	if err := d.err; err != nil {
 		if rel == "" {
 			return fmt.Errorf("reading folder root: %w", err)
 		}
@@ -618,31 +640,35 @@ func (s *scanner) walkDir(ctx context.Context, rel string) error {
 		s.errPrefix = append(s.errPrefix, rel)
 		return nil
 	}
-	slices.SortFunc(entries, func(a, b fs.DirEntry) int { return strings.Compare(a.Name(), b.Name()) })
-	s.ig.sawDir(rel, slices.ContainsFunc(entries, func(e fs.DirEntry) bool { return e.Name() == IgnoreFileName }))
-	names := make([]string, 0, len(entries))
-	children := make([]string, 0, len(entries))
-	kept := entries[:0]
-	for _, e := range entries {
-		name := e.Name()
-		child := joinRel(rel, name)
-		if s.ig.ignoredEntry(child, name, e.IsDir()) {
+	s.ig.sawDir(rel, slices.ContainsFunc(d.entries, func(e dirEntry) bool { return e.name == IgnoreFileName }))
+	names := make([]string, 0, len(d.entries))
+	children := make([]string, 0, len(d.entries))
+	kept := d.entries[:0]
+	var subdirs []string
+	for _, e := range d.entries {
+		child := joinRel(rel, e.name)
+		if s.ig.ignoredEntry(child, e.name, e.isDir) {
 			s.walkRes.Ignored++
 			continue
 		}
-		if err := validateChild(child, name); err != nil {
+		if err := validateChild(child, e.name); err != nil {
 			s.walkRes.Errors = append(s.walkRes.Errors, PathError{Path: child, Err: err})
 			s.errPrefix = append(s.errPrefix, child)
 			continue
 		}
-		names = append(names, name)
+		names = append(names, e.name)
 		children = append(children, child)
 		kept = append(kept, e)
+		if e.err == nil && e.st.isDir() {
+			subdirs = append(subdirs, child)
+		}
 	}
-	infos, errs := s.statEntries(dir, kept)
-	dir.Close() // before recursing: one open directory at a time
+	s.dirs.queue(subdirs...)
+	if err := s.awaitKnown(); err != nil {
+		return err
+	}
 	for i, child := range children {
-		info, err := infos[i], errs[i]
+		info, err := kept[i].st, kept[i].err
 		if errors.Is(err, fs.ErrNotExist) {
 			continue
 		}
@@ -674,49 +700,31 @@ func validateChild(child, name string) error {
 	return nil
 }
 
-// statEntries lstats the entries of one directory, spread over the workers
-// when there are many: on a warm rescan the walk is nothing but these calls.
-func (s *scanner) statEntries(dir *os.File, entries []fs.DirEntry) ([]entryStat, []error) {
-	infos := make([]entryStat, len(entries))
-	errs := make([]error, len(entries))
-	fd := int(dir.Fd())
-	stat := func(lo, hi int) {
-		for i := lo; i < hi; i++ {
-			infos[i], errs[i] = statAt(fd, dir.Name(), entries[i].Name())
-		}
-	}
-	n := s.cfg.Workers
-	if n <= 1 || len(entries) < statFanOutMin {
-		stat(0, len(entries))
-		return infos, errs
-	}
-	var wg sync.WaitGroup
-	per := (len(entries) + n - 1) / n
-	for lo := per; lo < len(entries); lo += per {
-		wg.Go(func() { stat(lo, min(lo+per, len(entries))) })
-	}
-	stat(0, per)
-	wg.Wait()
-	return infos, errs
-}
-
 // visit decides what to do with one entry present on disk, and recurses into
 // directories if recurse is set.
 func (s *scanner) visit(ctx context.Context, rel string, st entryStat, recurse bool) error {
-	var prev *known
-	if k, ok := s.known[rel]; ok {
-		prev = &k
+	k, had := s.known[rel]
+	if had {
 		delete(s.known, rel) // seen: what remains after the walk is gone
 	}
+	// prev copies k to the heap only for entries that are sent on: an
+	// unchanged one (nearly all of them on a rescan) costs no allocation.
+	prev := func() *known {
+		if !had {
+			return nil
+		}
+		c := k
+		return &c
+	}
 	fi := FileInfo{Path: rel, Mode: s.localMode(rel, uint32(st.mode.Perm())), ModTime: st.modTime, Inode: st.inode, Dev: st.dev}
-	live := prev != nil && !prev.deleted
+	live := had && !k.deleted
 	switch mode := st.mode; {
 	case mode.IsDir():
 		s.walkRes.Dirs++
 		fi.Kind = KindDir
-		if live && prev.kind == KindDir && prev.mode == fi.Mode {
+		if live && k.kind == KindDir && k.mode == fi.Mode {
 			s.walkRes.Unchanged++
-		} else if err := s.send(ctx, scanned{fi: fi, prev: prev}); err != nil {
+		} else if err := s.send(ctx, scanned{fi: fi, prev: prev()}); err != nil {
 			return err
 		}
 		if !recurse {
@@ -731,23 +739,23 @@ func (s *scanner) visit(ctx context.Context, rel string, st entryStat, recurse b
 			return nil
 		}
 		fi.Kind, fi.SymlinkTarget = KindSymlink, filepath.ToSlash(target)
-		if live && prev.kind == KindSymlink && prev.target == fi.SymlinkTarget {
+		if live && k.kind == KindSymlink && k.target == fi.SymlinkTarget {
 			s.walkRes.Unchanged++
 			return nil
 		}
-		return s.send(ctx, scanned{fi: fi, prev: prev})
+		return s.send(ctx, scanned{fi: fi, prev: prev()})
 	case mode.IsRegular():
 		s.walkRes.Files++
 		fi.Kind, fi.Size = KindFile, st.size
-		if !s.cfg.Rehash && live && prev.kind == KindFile && prev.size == fi.Size && prev.modTime == fi.ModTime && prev.inode == fi.Inode {
-			if prev.mode == fi.Mode {
+		if !s.cfg.Rehash && live && k.kind == KindFile && k.size == fi.Size && k.modTime == fi.ModTime && k.inode == fi.Inode {
+			if k.mode == fi.Mode {
 				s.walkRes.Unchanged++
 				return nil
 			}
-			return s.send(ctx, scanned{fi: fi, prev: prev, keepData: true})
+			return s.send(ctx, scanned{fi: fi, prev: prev(), keepData: true})
 		}
 		select {
-		case s.jobs <- hashJob{rel: rel, prev: prev}:
+		case s.jobs <- hashJob{rel: rel, prev: prev()}:
 			return nil
 		case <-ctx.Done():
 			return ctx.Err()

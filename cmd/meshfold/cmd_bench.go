@@ -14,6 +14,7 @@ import (
 	"path/filepath"
 	"runtime"
 	"slices"
+	"strings"
 
 	"github.com/spf13/cobra"
 
@@ -63,9 +64,10 @@ func newBenchScanCommand() *cobra.Command {
 		Short: "Cold scan and warm rescan of a large and a many-small-files data set, plus chunking vs BLAKE3",
 		Long: `bench scan writes two data sets under a temporary directory (by default
 1 GiB in 4 random files, and 10,000 files of 4 KiB), reads them once to warm
-the page cache, then runs a cold scan (new index) and a warm rescan (nothing
-changed) of each in a child process, reporting time, throughput and the
-child's peak RSS. It also measures chunk+hash against BLAKE3 alone on one
+the page cache, then runs cold scans (new index) and warm rescans (nothing changed) of
+each in child processes, alternately (each warm rescan rescans the index the
+cold scan before it built), reporting the median time, throughput and the
+children's peak RSS, and the warm/cold ratio of each pair of runs. It also measures chunk+hash against BLAKE3 alone on one
 core, and prints a verdict line per target.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
@@ -75,7 +77,7 @@ core, and prints a verdict line per target.`,
 	cmd.Flags().StringVar(&opts.dir, "dir", "", "directory to create the data sets in (default: the system temp dir)")
 	cmd.Flags().Float64Var(&opts.sizeGiB, "size-gib", 1, "size of the large data set in GiB")
 	cmd.Flags().IntVar(&opts.smallFiles, "small-files", 10_000, "number of 4 KiB files in the small data set")
-	cmd.Flags().IntVar(&opts.runs, "runs", 5, "runs of each phase; times are the median")
+	cmd.Flags().IntVar(&opts.runs, "runs", 5, "cold/warm run pairs; times are the median")
 	cmd.Flags().IntVar(&opts.workers, "workers", 0, "hashing goroutines (default: one per CPU)")
 	return cmd
 }
@@ -175,28 +177,34 @@ func runBenchScan(ctx context.Context, opts benchScanOptions, out io.Writer) err
 		if err := warmPageCache(set.root); err != nil {
 			return err
 		}
-		var phases [2]phaseReport
-		for p, phase := range []string{"cold", "warm"} {
-			runs := make([]phaseReport, 0, opts.runs)
-			for run := range opts.runs {
-				// Each cold run starts from a new index; the warm runs rescan
-				// the index the last cold run built.
-				home := filepath.Join(base, fmt.Sprintf("home-%d-%d", i, run))
-				if phase == "warm" {
-					home = filepath.Join(base, fmt.Sprintf("home-%d-%d", i, opts.runs-1))
-				}
+		// Cold and warm runs alternate (each warm run rescans the index the
+		// cold run before it built), so a change in the machine's load
+		// between runs hits both phases alike.
+		var runs [2][]phaseReport
+		for run := range opts.runs {
+			home := filepath.Join(base, fmt.Sprintf("home-%d-%d", i, run))
+			for p, phase := range []string{"cold", "warm"} {
 				r, err := runPhase(ctx, self, phaseOptions{root: set.root, home: home, workers: opts.workers})
 				if err != nil {
 					return fmt.Errorf("%s %s scan: %w", set.name, phase, err)
 				}
-				runs = append(runs, r)
+				runs[p] = append(runs[p], r)
 			}
-			r := medianPhase(runs)
+		}
+		var phases [2]phaseReport
+		for p, phase := range []string{"cold", "warm"} {
+			r := medianPhase(runs[p])
 			phases[p] = r
 			fmt.Fprintf(out, "%-26s %-5s %9.3fs %7.2f GB/s %6.1f MiB %10s %8.3fs  (%.3f-%.3fs over %d runs)\n", set.name, phase, r.Seconds,
 				float64(set.bytes)/1e9/r.Seconds, float64(r.MaxRSS)/(1<<20), humanBytes(r.BytesHashed), r.CPUSeconds,
-				r.minSeconds, r.maxSeconds, len(runs))
+				r.minSeconds, r.maxSeconds, len(runs[p]))
 		}
+		pairs := make([]float64, opts.runs)
+		for run := range opts.runs {
+			pairs[run] = runs[1][run].Seconds / runs[0][run].Seconds
+		}
+		slices.Sort(pairs)
+		fmt.Fprintf(out, "%-26s warm/cold of each run pair: %s\n", "", percents(pairs))
 		if phases[0].New != set.files+set.dirs || phases[1].Unchanged != set.files+set.dirs || phases[1].BytesHashed != 0 || phases[0].Errors+phases[1].Errors != 0 {
 			return fmt.Errorf("%s: scans did not see the data set as expected: cold %+v warm %+v", set.name, phases[0], phases[1])
 		}
@@ -224,6 +232,15 @@ func runBenchScan(ctx context.Context, opts benchScanOptions, out io.Writer) err
 	verdict(out, chunkRatio >= targetChunkVsBLAKE3, "chunk+hash vs BLAKE3 alone, one core: %.1f%% (target >= %.0f%%)",
 		100*chunkRatio, 100*targetChunkVsBLAKE3)
 	return nil
+}
+
+// percents formats ratios as percentages.
+func percents(rs []float64) string {
+	parts := make([]string, len(rs))
+	for i, r := range rs {
+		parts[i] = fmt.Sprintf("%.1f%%", 100*r)
+	}
+	return strings.Join(parts, ", ")
 }
 
 // medianPhase is the run with the median scan time; its peak RSS is the

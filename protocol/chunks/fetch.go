@@ -29,6 +29,9 @@ const (
 	// DefaultTargetQueue is how much work, in time at its measured rate, a
 	// peer is given ahead: its window is rate x TargetQueue bytes.
 	DefaultTargetQueue = 200 * time.Millisecond
+	// DeliverQueue is how many verified chunks of one peer may wait for
+	// deliver while the next responses are read.
+	DeliverQueue = 4
 )
 
 // ErrUnavailable: no usable peer could supply some of the wanted chunks.
@@ -436,7 +439,18 @@ func (f *fetch) runPeer(ctx context.Context, ps *peerState) {
 	}
 }
 
+// readPeer receives and verifies a peer's responses, and hands the chunks
+// to a delivering goroutine: the next response is read while the previous
+// chunk is being written (the receiver's two halves overlap, which matters
+// most with a single peer).
 func (f *fetch) readPeer(ps *peerState, cl *Client) {
+	ready := make(chan Result, DeliverQueue)
+	var deliverer sync.WaitGroup
+	deliverer.Go(func() { f.deliverPeer(ps, ready) })
+	defer func() {
+		close(ready)
+		deliverer.Wait()
+	}()
 	for {
 		res, err := cl.Recv()
 		if err != nil {
@@ -445,7 +459,7 @@ func (f *fetch) readPeer(ps *peerState, cl *Client) {
 			return
 		}
 		f.mu.Lock()
-		if ps.dropped || f.finished {
+		if ps.dropped || f.finished || f.fatal != nil {
 			f.mu.Unlock()
 			return
 		}
@@ -475,29 +489,45 @@ func (f *fetch) readPeer(ps *peerState, cl *Client) {
 		}
 		ps.window = f.windowFor(ps)
 		dup := it.done
-		if !dup {
-			it.done = true
+		// Done now, so no other copy is delivered too; counted off
+		// remaining only once delivered, so Fetch returns after the last
+		// deliver (and sees its error).
+		it.done = true
+		f.broadcast()
+		f.mu.Unlock()
+		if dup {
+			continue
+		}
+		ready <- res
+	}
+}
+
+// deliverPeer passes the chunks readPeer verified to deliver, in order.
+func (f *fetch) deliverPeer(ps *peerState, ready <-chan Result) {
+	for res := range ready {
+		f.mu.Lock()
+		skip := f.fatal != nil || f.ctx.Err() != nil
+		f.mu.Unlock()
+		var err error
+		if !skip {
+			f.deliverMu.Lock()
+			err = f.deliver(res.CID, res.Data)
+			f.deliverMu.Unlock()
+		}
+		f.mu.Lock()
+		switch {
+		case skip:
+		case err != nil:
+			if f.fatal == nil {
+				f.fatal = fmt.Errorf("delivering chunk %s: %w", res.CID, err)
+			}
+		default:
 			f.remaining--
 			ps.stats.Chunks++
 			ps.stats.Bytes += int64(len(res.Data))
 		}
 		f.broadcast()
 		f.mu.Unlock()
-		if dup {
-			continue
-		}
-		f.deliverMu.Lock()
-		err = f.deliver(res.CID, res.Data)
-		f.deliverMu.Unlock()
-		if err != nil {
-			f.mu.Lock()
-			if f.fatal == nil {
-				f.fatal = fmt.Errorf("delivering chunk %s: %w", res.CID, err)
-			}
-			f.broadcast()
-			f.mu.Unlock()
-			return
-		}
 	}
 }
 
