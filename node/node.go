@@ -59,6 +59,13 @@ type Config struct {
 	Relays      []peer.AddrInfo // circuit relays to reserve slots on when not publicly reachable
 	Heartbeat   time.Duration   // 0: DefaultHeartbeat
 	Logger      *slog.Logger
+	// MakeHost, if set, builds the node's libp2p host from the device key
+	// instead of NewHost (TCP and QUIC): simulations put many nodes on one
+	// in-memory network this way. ListenAddrs is then unused, and discovery
+	// does only what MDNS, DHT and Bootstrap ask. The host should count its
+	// bytes in bw (BytesOnWire reports them). The node owns the host and
+	// closes it in Close.
+	MakeHost func(key crypto.PrivKey, bw *metrics.BandwidthCounter) (host.Host, error)
 }
 
 // Node is a running device: host, index, discovery and the folders it syncs.
@@ -125,7 +132,12 @@ func Open(cfg Config) (*Node, error) {
 		return nil, err
 	}
 	bw := metrics.NewBandwidthCounter()
-	h, err := NewHost(HostConfig{Key: key, ListenAddrs: cfg.ListenAddrs, Bandwidth: bw})
+	var h host.Host
+	if cfg.MakeHost != nil {
+		h, err = cfg.MakeHost(key, bw)
+	} else {
+		h, err = NewHost(HostConfig{Key: key, ListenAddrs: cfg.ListenAddrs, Bandwidth: bw})
+	}
 	if err != nil {
 		db.Close()
 		return nil, err
