@@ -130,6 +130,17 @@ func (c *cluster) stop(m *member) error {
 	m.pastOut += out
 	err := m.n.Close()
 	m.n = nil
+	// A closed mocknet host still accepts connections over its links (a
+	// real one that is gone does not), and a peer would keep such a stale
+	// connection after the restart: cut the links and what came through.
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for _, o := range c.members {
+		if o != m && o.id != "" {
+			c.unlink(m.id, o.id)
+			err = errors.Join(err, c.mn.DisconnectPeers(m.id, o.id))
+		}
+	}
 	return err
 }
 
