@@ -401,29 +401,8 @@ func (n *Node) Since(folder string, dev store.DeviceID, from uint64, fn func(sto
 	if err != nil {
 		return err
 	}
-	f.mu.Lock()
-	judged := f.signedTo
-	f.mu.Unlock()
-	err = f.idx.Since(dev, from, func(fi store.FileInfo) error {
-		if len(fi.Signature) == 0 {
-			if fi.Author == store.DeviceID(n.id) && fi.Seq > judged {
-				// A local change not signed yet: end the answer before it.
-				// Were it skipped, the index server would report it
-				// examined and the peer would never ask for it again.
-				return errNotSignedYet
-			}
-			return nil // never shared: a change its author may not make
-		}
-		return fn(fi)
-	})
-	if errors.Is(err, errNotSignedYet) {
-		return nil
-	}
-	return err
+	return f.since(dev, from, fn)
 }
-
-// errNotSignedYet ends Since at a local version the runner has not signed yet.
-var errNotSignedYet = errors.New("local version not signed yet")
 
 // CanRead answers the index and chunk servers: may peer p read path?
 func (n *Node) CanRead(folder string, p peer.ID, path string) bool {
