@@ -113,6 +113,14 @@ func printSimReal(out io.Writer, r *realstack.Result) {
 	}
 	fmt.Fprintf(out, "  peak RSS:     %s; goroutines at peak: %d\n", rss, r.PeakGoroutines)
 	fmt.Fprintf(out, "  bytes moved:  %.1f MiB sent, %.1f MiB received (streams of every node)\n", float64(r.BytesOut)/(1<<20), float64(r.BytesIn)/(1<<20))
+	protos := make([]string, 0, len(r.BytesByProto))
+	for p := range r.BytesByProto {
+		protos = append(protos, p)
+	}
+	slices.SortFunc(protos, func(a, b string) int { return int(r.BytesByProto[b] - r.BytesByProto[a]) })
+	for _, p := range protos {
+		fmt.Fprintf(out, "    %-28s %8.1f MiB received\n", p, float64(r.BytesByProto[p])/(1<<20))
+	}
 	fmt.Fprintf(out, "  final tree:   %d files, %d conflict copies\n", r.Files, r.Conflicts)
 	if r.OK() {
 		fmt.Fprintln(out, "  invariants:   converged, no version lost, nothing unauthorized applied")

@@ -13,6 +13,7 @@ import (
 	"github.com/libp2p/go-libp2p/core/host"
 	"github.com/libp2p/go-libp2p/core/metrics"
 	"github.com/libp2p/go-libp2p/core/peer"
+	"github.com/libp2p/go-libp2p/core/protocol"
 	mocknet "github.com/libp2p/go-libp2p/p2p/net/mock"
 	ma "github.com/multiformats/go-multiaddr"
 
@@ -48,12 +49,13 @@ type cluster struct {
 	cut     map[[2]int]bool // pairs whose link is cut (partition)
 	slow    map[int]bool    // members whose links are slow
 	slowOpt mocknet.LinkOptions
+	proto   *protoBytes // received bytes per protocol
 }
 
 func newCluster(dir string, n int, link, slow mocknet.LinkOptions, heartbeat time.Duration, log *slog.Logger) *cluster {
 	mn := mocknet.New()
 	mn.SetLinkDefaults(link)
-	c := &cluster{mn: mn, dir: dir, log: log, heartbeat: heartbeat, link: link, slowOpt: slow, cut: map[[2]int]bool{}, slow: map[int]bool{}}
+	c := &cluster{mn: mn, dir: dir, log: log, heartbeat: heartbeat, link: link, slowOpt: slow, proto: &protoBytes{n: map[protocol.ID]int64{}}, cut: map[[2]int]bool{}, slow: map[int]bool{}}
 	for i := range n {
 		name := fmt.Sprintf("n%03d", i)
 		addr := ma.StringCast(fmt.Sprintf("/ip4/10.%d.%d.%d/tcp/4242", i>>16&0xff, i>>8&0xff, i&0xff))
@@ -90,7 +92,7 @@ func (c *cluster) start(m *member, bootstrap []peer.AddrInfo) error {
 			if err != nil {
 				return nil, err
 			}
-			return &countingHost{Host: h, bw: bw}, nil
+			return &countingHost{Host: h, bw: bw, proto: c.proto}, nil
 		},
 	})
 	if err != nil {

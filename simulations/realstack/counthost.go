@@ -2,6 +2,7 @@ package realstack
 
 import (
 	"context"
+	"sync"
 
 	"github.com/libp2p/go-libp2p/core/host"
 	"github.com/libp2p/go-libp2p/core/metrics"
@@ -16,7 +17,30 @@ import (
 // registers itself, is not counted.
 type countingHost struct {
 	host.Host
-	bw *metrics.BandwidthCounter
+	bw    *metrics.BandwidthCounter
+	proto *protoBytes
+}
+
+// protoBytes counts bytes per protocol across every node of a cluster.
+type protoBytes struct {
+	mu sync.Mutex
+	n  map[protocol.ID]int64
+}
+
+func (p *protoBytes) add(id protocol.ID, n int) {
+	p.mu.Lock()
+	p.n[id] += int64(n)
+	p.mu.Unlock()
+}
+
+func (p *protoBytes) snapshot() map[string]int64 {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	out := make(map[string]int64, len(p.n))
+	for id, n := range p.n {
+		out[string(id)] = n
+	}
+	return out
 }
 
 func (h *countingHost) NewStream(ctx context.Context, p peer.ID, pids ...protocol.ID) (network.Stream, error) {
@@ -24,7 +48,7 @@ func (h *countingHost) NewStream(ctx context.Context, p peer.ID, pids ...protoco
 	if err != nil {
 		return nil, err
 	}
-	return &countingStream{Stream: s, bw: h.bw}, nil
+	return &countingStream{Stream: s, h: h}, nil
 }
 
 func (h *countingHost) SetStreamHandler(pid protocol.ID, handler network.StreamHandler) {
@@ -36,18 +60,19 @@ func (h *countingHost) SetStreamHandlerMatch(pid protocol.ID, match func(protoco
 }
 
 func (h *countingHost) wrap(handler network.StreamHandler) network.StreamHandler {
-	return func(s network.Stream) { handler(&countingStream{Stream: s, bw: h.bw}) }
+	return func(s network.Stream) { handler(&countingStream{Stream: s, h: h}) }
 }
 
 type countingStream struct {
 	network.Stream
-	bw *metrics.BandwidthCounter
+	h *countingHost
 }
 
 func (s *countingStream) Read(p []byte) (int, error) {
 	n, err := s.Stream.Read(p)
 	if n > 0 {
-		s.bw.LogRecvMessage(int64(n))
+		s.h.bw.LogRecvMessage(int64(n))
+		s.h.proto.add(s.Protocol(), n)
 	}
 	return n, err
 }
@@ -55,7 +80,7 @@ func (s *countingStream) Read(p []byte) (int, error) {
 func (s *countingStream) Write(p []byte) (int, error) {
 	n, err := s.Stream.Write(p)
 	if n > 0 {
-		s.bw.LogSentMessage(int64(n))
+		s.h.bw.LogSentMessage(int64(n))
 	}
 	return n, err
 }

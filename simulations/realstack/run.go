@@ -37,6 +37,7 @@ type Result struct {
 	PeakGoroutines int
 	BytesIn        int64 // every node's received stream bytes
 	BytesOut       int64
+	BytesByProto   map[string]int64 // received bytes per protocol
 
 	Changes     int            // changes made on disk
 	ByKind      map[string]int // changes by kind
@@ -114,6 +115,7 @@ func Run(ctx context.Context, opts Options) (*Result, error) {
 	r.Wall = time.Since(start)
 	r.Converged, r.Violations, r.Conflicts, r.Files = v.converged, v.violations, v.conflicts, v.files
 	r.BytesIn, r.BytesOut = c.bytes()
+	r.BytesByProto = c.proto.snapshot()
 	r.PeakGoroutines = int(peakG.Load())
 	r.PeakRSS = peakRSS()
 	return r, nil
