@@ -107,6 +107,11 @@ func printSimReal(out io.Writer, r *realstack.Result) {
 	fmt.Fprintf(out, "  faults:       slow links on %v; partition side %v; restarted device %d; viewer device %d\n", r.Slow, r.Partitioned, r.Restarted, r.Viewer)
 	fmt.Fprintf(out, "  wall time:    %s (set-up and joins %s, changes %s, convergence %s)\n",
 		r.Wall.Round(time.Millisecond), r.Setup.Round(time.Millisecond), r.Workload.Round(time.Millisecond), r.Converge.Round(time.Millisecond))
+	if r.EditorsConverge >= 0 {
+		fmt.Fprintf(out, "  editors converged %s after the last change (the viewer aside)\n", r.EditorsConverge.Round(time.Millisecond))
+	} else {
+		fmt.Fprintln(out, "  editors never converged")
+	}
 	rss := "unknown"
 	if r.PeakRSS > 0 {
 		rss = fmt.Sprintf("%.0f MiB", float64(r.PeakRSS)/(1<<20))

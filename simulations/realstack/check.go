@@ -115,10 +115,11 @@ func isConflictCopy(p string) bool { return strings.Contains(filepath.Base(p), "
 // verdict is the invariants over the trees of every device once the run is
 // over (or timed out).
 type verdict struct {
-	converged  bool
-	violations []string
-	conflicts  int
-	files      int
+	converged   bool
+	editorsSame bool // every editor's tree is the same (the viewer aside)
+	violations  []string
+	conflicts   int
+	files       int
 }
 
 // judge checks the invariants: every editor's tree is the same; the viewer
@@ -145,6 +146,7 @@ func judge(trees []tree, viewer int, led *ledger) verdict {
 			v.violations = append(v.violations, fmt.Sprintf("convergence: device %d differs from device %d: %s", i, ref, diff(canon, t)))
 		}
 	}
+	v.editorsSame = v.converged
 	if viewer >= 0 {
 		vt := trees[viewer]
 		for p, c := range canon {

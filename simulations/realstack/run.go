@@ -32,6 +32,9 @@ type Result struct {
 	Setup    time.Duration // starting the nodes and every join
 	Workload time.Duration // making the changes (nemeses included)
 	Converge time.Duration // from the last change to convergence (or the timeout)
+	// EditorsConverge is from the last change to the first poll where every
+	// editor's tree was the same and nothing was left to apply (-1: never).
+	EditorsConverge time.Duration
 
 	PeakRSS        uint64 // bytes, the process's high-water mark (VmHWM); 0 if unknown
 	PeakGoroutines int
@@ -110,7 +113,12 @@ func Run(ctx context.Context, opts Options) (*Result, error) {
 	}
 	r.Workload = time.Since(wStart)
 	cStart := time.Now()
-	v := s.waitConverged(ctx)
+	r.EditorsConverge = -1
+	v := s.waitConverged(ctx, func() {
+		if r.EditorsConverge < 0 {
+			r.EditorsConverge = time.Since(cStart)
+		}
+	})
 	r.Converge = time.Since(cStart)
 	r.Wall = time.Since(start)
 	r.Converged, r.Violations, r.Conflicts, r.Files = v.converged, v.violations, v.conflicts, v.files
@@ -494,7 +502,7 @@ func (s *sim) newFile(k int) (string, []byte) {
 // waitConverged polls the devices' trees until the invariants hold on two
 // polls in a row with nothing left to apply, or the timeout; it returns the
 // last verdict.
-func (s *sim) waitConverged(ctx context.Context) verdict {
+func (s *sim) waitConverged(ctx context.Context, editorsDone func()) verdict {
 	deadline := time.Now().Add(s.opts.ConvergeTimeout)
 	var last verdict
 	var lastHash contentHash
@@ -515,6 +523,9 @@ func (s *sim) waitConverged(ctx context.Context) verdict {
 			if f, ok := m.n.Folder(s.fid); !ok || f.Status().Candidates > 0 {
 				idle = false
 			}
+		}
+		if idle && last.editorsSame {
+			editorsDone()
 		}
 		if last.converged && idle {
 			if stable && ref == lastHash {
