@@ -126,7 +126,7 @@ func printSimReal(out io.Writer, r *realstack.Result) {
 	for _, p := range protos {
 		fmt.Fprintf(out, "    %-28s %8.1f MiB received\n", p, float64(r.BytesByProto[p])/(1<<20))
 	}
-	fmt.Fprintf(out, "  final tree:   %d files, %d conflict copies\n", r.Files, r.Conflicts)
+	fmt.Fprintf(out, "  final tree:   %d files, %d conflict copies; %d spare copies of shared versions on the viewer\n", r.Files, r.Conflicts, r.ViewerSpares)
 	if r.OK() {
 		fmt.Fprintln(out, "  invariants:   converged, no version lost, nothing unauthorized applied")
 		return

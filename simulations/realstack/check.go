@@ -109,17 +109,38 @@ func head(s []string) []string {
 	return s
 }
 
+func have(t tree, c contentHash) bool {
+	for _, tc := range t {
+		if tc == c {
+			return true
+		}
+	}
+	return false
+}
+
+// describe says where a content came from, for a violation's message.
+func (l *ledger) describe(c contentHash) string {
+	if w, ok := l.written[c]; ok {
+		return fmt.Sprintf("written by device %d as %s at change %d", w.node, w.path, w.change)
+	}
+	if l.byViewer[c] {
+		return "written by the viewer"
+	}
+	return "written by no device: made by the product"
+}
+
 // isConflictCopy reports whether p names a conflict copy (plan.ConflictName).
 func isConflictCopy(p string) bool { return strings.Contains(filepath.Base(p), ".sync-conflict-") }
 
 // verdict is the invariants over the trees of every device once the run is
 // over (or timed out).
 type verdict struct {
-	converged   bool
-	editorsSame bool // every editor's tree is the same (the viewer aside)
-	violations  []string
-	conflicts   int
-	files       int
+	converged    bool
+	editorsSame  bool // every editor's tree is the same (the viewer aside)
+	violations   []string
+	conflicts    int
+	files        int
+	viewerSpares int
 }
 
 // judge checks the invariants: every editor's tree is the same; the viewer
@@ -157,9 +178,22 @@ func judge(trees []tree, viewer int, led *ledger) verdict {
 			}
 		}
 		for p, c := range vt {
-			if _, shared := canon[p]; !shared && !led.byViewer[c] {
+			_, shared := canon[p]
+			switch {
+			case shared || led.byViewer[c]:
+			case isConflictCopy(p) && (have(canon, c) || led.written[c] != write{}):
+				// A refused local change kept aside after a sync had
+				// already replaced it: a spare copy of a shared version.
+				v.viewerSpares++
+			default:
 				v.converged = false
-				v.violations = append(v.violations, fmt.Sprintf("convergence: the viewer (device %d) has %s, which is neither shared nor its own", viewer, p))
+				v.violations = append(v.violations, fmt.Sprintf("convergence: the viewer (device %d) has %s, which is neither shared nor its own (%s)", viewer, p, led.describe(c)))
+			}
+		}
+		own := vt.contents()
+		for c := range led.byViewer {
+			if !led.viewerSuperseded[c] && !own[c] {
+				v.violations = append(v.violations, "lost-version: a change the viewer made (and may not share) is gone from the viewer's own disk")
 				break
 			}
 		}

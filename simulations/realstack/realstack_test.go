@@ -12,7 +12,7 @@ import (
 // changes with a partition and heal, a restart from the home, slow peers and
 // a viewer whose changes must not spread.
 func TestEightNodesConvergeUnderFaults(t *testing.T) {
-	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelInfo}))
+	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelError}))
 	r, err := Run(context.Background(), Options{Nodes: 8, Changes: 100, Seed: 1, Interval: 20 * time.Millisecond, Heartbeat: time.Second, ConvergeTimeout: 120 * time.Second, Dir: t.TempDir(), Logger: log})
 	if err != nil {
 		t.Fatal(err)

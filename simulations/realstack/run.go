@@ -42,14 +42,17 @@ type Result struct {
 	BytesOut       int64
 	BytesByProto   map[string]int64 // received bytes per protocol
 
-	Changes     int            // changes made on disk
-	ByKind      map[string]int // changes by kind
-	Conflicts   int            // conflict copies in the final tree
-	Files       int            // files in the final tree
-	Slow        []int          // devices with slow links
-	Partitioned []int          // one side of the partition
-	Restarted   int            // the device restarted from its home (-1: none)
-	Viewer      int            // the viewer device
+	Changes   int            // changes made on disk
+	ByKind    map[string]int // changes by kind
+	Conflicts int            // conflict copies in the final tree
+	// ViewerSpares are conflict copies on the viewer that hold a shared
+	// version rather than its own change: harmless duplicates, reported.
+	ViewerSpares int
+	Files        int   // files in the final tree
+	Slow         []int // devices with slow links
+	Partitioned  []int // one side of the partition
+	Restarted    int   // the device restarted from its home (-1: none)
+	Viewer       int   // the viewer device
 
 	Converged  bool
 	Violations []string
@@ -69,6 +72,8 @@ type ledger struct {
 	written    map[contentHash]write // by editors
 	superseded map[contentHash]bool  // versions an editor edited over or deleted
 	byViewer   map[contentHash]bool  // versions the viewer wrote (may not spread)
+	// versions of the viewer's that the viewer itself edited over or deleted
+	viewerSuperseded map[contentHash]bool
 }
 
 // Run builds opts.Nodes real nodes on a mocknet, shares one folder through
@@ -100,7 +105,7 @@ func Run(ctx context.Context, opts Options) (*Result, error) {
 	c := newCluster(dir, opts.Nodes, link, slow, opts.Heartbeat, opts.Logger)
 	defer c.close()
 
-	s := &sim{c: c, rng: rng, opts: opts, r: r, led: &ledger{written: map[contentHash]write{}, superseded: map[contentHash]bool{}, byViewer: map[contentHash]bool{}}}
+	s := &sim{c: c, rng: rng, opts: opts, r: r, led: &ledger{written: map[contentHash]write{}, superseded: map[contentHash]bool{}, byViewer: map[contentHash]bool{}, viewerSuperseded: map[contentHash]bool{}}}
 	r.Viewer = opts.Nodes - 1
 	c.members[r.Viewer].viewer = true
 	if err := s.setup(ctx); err != nil {
@@ -121,7 +126,7 @@ func Run(ctx context.Context, opts Options) (*Result, error) {
 	})
 	r.Converge = time.Since(cStart)
 	r.Wall = time.Since(start)
-	r.Converged, r.Violations, r.Conflicts, r.Files = v.converged, v.violations, v.conflicts, v.files
+	r.Converged, r.Violations, r.Conflicts, r.Files, r.ViewerSpares = v.converged, v.violations, v.conflicts, v.files, v.viewerSpares
 	r.BytesIn, r.BytesOut = c.bytes()
 	r.BytesByProto = c.proto.snapshot()
 	r.PeakGoroutines = int(peakG.Load())
@@ -409,8 +414,13 @@ func (s *sim) viewerChange(k int) (int, error) {
 		return 1, s.record(m, "viewer-create", k, p, data, nil)
 	}
 	p := shared[s.rng.IntN(len(shared))]
+	old, err := os.ReadFile(s.abs(m, p))
+	if err != nil {
+		return 0, nil // changed under us by a sync: pick again
+	}
 	if s.rng.IntN(4) == 0 {
 		if err := os.Remove(s.abs(m, p)); err == nil {
+			s.led.viewerSuperseded[hashOf(old)] = true
 			s.r.ByKind["viewer-delete"]++
 			s.r.Changes++
 		}
@@ -418,6 +428,7 @@ func (s *sim) viewerChange(k int) (int, error) {
 	}
 	_, data := s.newFile(k)
 	s.led.byViewer[hashOf(data)] = true
+	s.led.viewerSuperseded[hashOf(old)] = true
 	return 1, s.record(m, "viewer-edit", k, p, data, nil)
 }
 
