@@ -6,6 +6,7 @@ import (
 	"io"
 	"log/slog"
 	"os"
+	"runtime/pprof"
 	"slices"
 	"strings"
 	"time"
@@ -17,8 +18,9 @@ import (
 
 // simRealOptions are the flags of `meshfold sim real`.
 type simRealOptions struct {
-	opts    realstack.Options
-	logFile string
+	opts       realstack.Options
+	logFile    string
+	cpuProfile string
 }
 
 // newSimRealCommand is `meshfold sim real`, the real-stack tier; cmd_sim.go
@@ -61,6 +63,7 @@ the interleaving. The exit status is non-zero when an invariant is broken.`,
 	f.BoolVar(&o.opts.NoSlow, "no-slow", false, "no slow links")
 	f.StringVar(&o.opts.Dir, "dir", "", "keep the devices' homes and folders here (default: a temporary directory, removed)")
 	f.StringVar(&o.logFile, "log", "", "write the nodes' logs (info and above) to this file")
+	f.StringVar(&o.cpuProfile, "cpuprofile", "", "write a CPU profile of the whole run to this file (go tool pprof)")
 	return cmd
 }
 
@@ -73,6 +76,17 @@ func runSimReal(cmd *cobra.Command, o simRealOptions) error {
 		}
 		defer lf.Close()
 		o.opts.Logger = slog.New(slog.NewTextHandler(lf, &slog.HandlerOptions{Level: slog.LevelInfo}))
+	}
+	if o.cpuProfile != "" {
+		pf, err := os.Create(o.cpuProfile)
+		if err != nil {
+			return fmt.Errorf("cpu profile: %w", err)
+		}
+		defer pf.Close()
+		if err := pprof.StartCPUProfile(pf); err != nil {
+			return fmt.Errorf("cpu profile: %w", err)
+		}
+		defer pprof.StopCPUProfile()
 	}
 	r, err := realstack.Run(cmd.Context(), o.opts)
 	if err != nil {
