@@ -555,7 +555,7 @@ func (s *sim) waitConverged(ctx context.Context, editorsDone func()) verdict {
 		}
 		select {
 		case <-ctx.Done():
-		case <-time.After(pollInterval):
+		case <-time.After(pollInterval * time.Duration(max(1, len(s.c.members)/pollNodes))):
 		}
 	}
 }
