@@ -76,7 +76,8 @@ type Folder struct {
 	logMu sync.Mutex // guards rlog (crdt.Log is not safe for concurrent use)
 	rlog  *crdt.Log
 
-	topic *pubsub.Topic
+	topic     *pubsub.Topic
+	published string // what the last state published said (serve's goroutine only)
 	// diskMu is held by every scan (the watcher's Lock) and every apply, so a
 	// scan never mistakes a half-applied remote change for a local edit.
 	diskMu sync.Mutex
@@ -300,6 +301,7 @@ func (f *Folder) serve(ctx context.Context) error {
 	heartbeat := time.NewTicker(f.n.cfg.Heartbeat)
 	defer heartbeat.Stop()
 	var lastPublish time.Time
+	republish := true // the next publication goes out even if the state is unchanged
 	f.setStatus(func(s *Status) { s.State, s.Err = "idle", "" })
 	for {
 		select {
@@ -310,7 +312,7 @@ func (f *Folder) serve(ctx context.Context) error {
 		case err := <-fatal:
 			return err
 		case <-heartbeat.C:
-			lastPublish = time.Time{} // republish even if unchanged
+			lastPublish, republish = time.Time{}, true
 		case <-f.kick:
 		}
 		if err := f.signLocal(); err != nil {
@@ -318,10 +320,16 @@ func (f *Folder) serve(ctx context.Context) error {
 		}
 		f.restoreRefused(ctx, applier)
 		if time.Since(lastPublish) >= publishCoalesce {
-			if err := f.publish(ctx); err != nil {
+			// Every peer's state wakes this loop: republishing an unchanged
+			// state each time made every device publish 5 times a second
+			// for good, the gossip carrying 95% of all bytes at 12 devices.
+			sent, err := f.publish(ctx, republish)
+			if err != nil {
 				f.log.Warn("publishing folder state", "err", err)
 			}
-			lastPublish = time.Now()
+			if sent {
+				lastPublish, republish = time.Now(), false
+			}
 		} else {
 			time.AfterFunc(publishCoalesce, f.wake)
 		}
@@ -503,12 +511,13 @@ func (f *Folder) signLocal() error {
 	return nil
 }
 
-// publish sends this device's signed folder state on the folder topic.
-func (f *Folder) publish(ctx context.Context) error {
+// publish sends this device's signed folder state on the folder topic if it
+// changed since the last publication, or always with force.
+func (f *Folder) publish(ctx context.Context, force bool) (bool, error) {
 	self := store.DeviceID(f.n.id)
 	seq, err := f.idx.Sequence(self)
 	if err != nil {
-		return err
+		return false, err
 	}
 	f.mu.Lock()
 	var seen store.VersionVector
@@ -521,13 +530,21 @@ func (f *Folder) publish(ctx context.Context) error {
 	f.logMu.Lock()
 	heads := f.rlog.Heads()
 	f.logMu.Unlock()
+	key := fmt.Sprint(seq, seen, heads)
+	if !force && key == f.published {
+		return false, nil
+	}
 	st := &state.FolderState{Folder: f.id, Device: f.n.id, Seq: seq, Seen: seen, LogHeads: heads, Time: time.Now().UnixNano()}
 	if err := st.Sign(f.n.key); err != nil {
-		return err
+		return false, err
 	}
 	raw := st.Marshal()
 	f.pushRelayed(raw) // gossip skips relayed connections (relay.go)
-	return f.topic.Publish(ctx, raw)
+	if err := f.topic.Publish(ctx, raw); err != nil {
+		return false, err
+	}
+	f.published = key
+	return true, nil
 }
 
 // syncRound brings this device up to date with every peer's announced state:

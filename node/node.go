@@ -68,6 +68,13 @@ type Config struct {
 	RelayLimits  RelayLimits   // per-circuit limits of the relay service; zero: the defaults
 	Heartbeat    time.Duration // 0: DefaultHeartbeat
 	Logger       *slog.Logger
+	// MakeHost, if set, builds the node's libp2p host from the device key
+	// instead of NewHost (TCP and QUIC): simulations put many nodes on one
+	// in-memory network this way. ListenAddrs is then unused, and discovery
+	// does only what MDNS, DHT and Bootstrap ask. The host should count its
+	// bytes in bw (BytesOnWire reports them). The node owns the host and
+	// closes it in Close.
+	MakeHost func(key crypto.PrivKey, bw *metrics.BandwidthCounter) (host.Host, error)
 }
 
 // Node is a running device: host, index, discovery and the folders it syncs.
@@ -153,7 +160,12 @@ func Open(cfg Config) (*Node, error) {
 		db.Close()
 		return nil, err
 	}
-	h, err := NewHost(HostConfig{Key: key, ListenAddrs: cfg.ListenAddrs, Bandwidth: bw, MaxConns: cfg.MaxConns, Options: hostOpts})
+	var h host.Host
+	if cfg.MakeHost != nil {
+		h, err = cfg.MakeHost(key, bw)
+	} else {
+		h, err = NewHost(HostConfig{Key: key, ListenAddrs: cfg.ListenAddrs, Bandwidth: bw, MaxConns: cfg.MaxConns, Options: hostOpts})
+	}
 	if err != nil {
 		db.Close()
 		return nil, err
@@ -448,12 +460,7 @@ func (n *Node) Since(folder string, dev store.DeviceID, from uint64, fn func(sto
 	if err != nil {
 		return err
 	}
-	return f.idx.Since(dev, from, func(fi store.FileInfo) error {
-		if len(fi.Signature) == 0 {
-			return nil // not shared (yet, or ever: a change its author may not make)
-		}
-		return fn(fi)
-	})
+	return f.since(dev, from, fn)
 }
 
 // CanRead answers the index and chunk servers: may peer p read path?

@@ -57,6 +57,7 @@ a failing seed, its options and the exact command that replays it.`,
 	f.BoolVar(&o.list, "list", false, "list the scenarios and exit")
 	f.StringVar(&o.report, "report", "", "write an SVG report of the first seed (plots of convergence, bytes per device, faults)")
 	f.StringVar(&o.trace, "trace", "", "write the first seed's event-by-event trace to this file")
+	cmd.AddCommand(newSimRealCommand()) // the real-stack tier, cmd_sim_real.go
 	return cmd
 }
 
