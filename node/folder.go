@@ -35,6 +35,11 @@ const (
 	MaxCandidates = 100_000
 	// publishCoalesce is the shortest gap between two state publications.
 	publishCoalesce = 200 * time.Millisecond
+	// publishGapPerPeer widens that gap with the folder's size: every
+	// publication reaches every member, so N devices publishing at a fixed
+	// rate cost O(N²) deliveries; with the gap growing with N the folder's
+	// gossip stays O(N) a second (100 devices: one publication each per 2 s).
+	publishGapPerPeer = 20 * time.Millisecond
 	// syncTimeout bounds one exchange with one peer.
 	syncTimeout = 2 * time.Minute
 	// restartBackoffMax caps the wait before a failed folder is retried.
@@ -319,7 +324,8 @@ func (f *Folder) serve(ctx context.Context) error {
 			return err
 		}
 		f.restoreRefused(ctx, applier)
-		if time.Since(lastPublish) >= publishCoalesce {
+		gap := f.publishGap()
+		if time.Since(lastPublish) >= gap {
 			// Every peer's state wakes this loop: republishing an unchanged
 			// state each time made every device publish 5 times a second
 			// for good, the gossip carrying 95% of all bytes at 12 devices.
@@ -331,7 +337,7 @@ func (f *Folder) serve(ctx context.Context) error {
 				lastPublish, republish = time.Now(), false
 			}
 		} else {
-			time.AfterFunc(publishCoalesce, f.wake)
+			time.AfterFunc(gap-time.Since(lastPublish), f.wake)
 		}
 		f.syncRound(ctx, applier)
 	}
@@ -446,6 +452,16 @@ func (f *Folder) restoreRefused(ctx context.Context, applier *Applier) {
 		f.mu.Unlock()
 	}
 	f.setStatus(func(s *Status) { s.Unshared += len(paths) })
+}
+
+// publishGap is the shortest gap between two publications of this folder's
+// state: publishCoalesce, widened by publishGapPerPeer for every peer known to
+// share the folder, at most half the heartbeat.
+func (f *Folder) publishGap() time.Duration {
+	f.mu.Lock()
+	peers := len(f.peers)
+	f.mu.Unlock()
+	return min(max(publishCoalesce, time.Duration(peers)*publishGapPerPeer), max(publishCoalesce, f.n.cfg.Heartbeat/2))
 }
 
 // signLocal signs the local versions made since the last call, naming the log
