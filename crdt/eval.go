@@ -104,7 +104,63 @@ func (l *Log) settle() {
 	}
 	l.dirty = false
 	l.verdicts = nil
+	// Remember what the ops already placed were, to tell afterwards whether
+	// an earlier VersionVerdict answer can have changed (VerdictGeneration).
+	first := 0
+	if n := len(l.cuts); n > 0 {
+		first = l.cuts[n-1].ix + 1
+	}
+	type flags struct {
+		e             *entry
+		valid, denial bool
+	}
+	var placed []flags
+	var fresh []*entry
+	for _, e := range l.order[first:] {
+		if e.ix < 0 {
+			fresh = append(fresh, e)
+		} else {
+			placed = append(placed, flags{e, e.valid, e.denial})
+		}
+	}
 	l.evaluate()
+	bump := false
+	for _, f := range placed {
+		bump = bump || f.e.valid != f.valid || f.e.denial != f.denial
+	}
+	for _, e := range fresh {
+		bump = bump || turnsVerdicts(e)
+	}
+	if bump {
+		l.gen++
+	}
+}
+
+// turnsVerdicts reports whether the valid op e, new to the log and in no
+// earlier heads' past, can change an earlier VersionVerdict answer: a denial
+// (it joins the concurrent denials) or an op that changes the live lock
+// state (the lock rules read it).
+func turnsVerdicts(e *entry) bool {
+	if !e.valid {
+		return false
+	}
+	switch e.op.Kind {
+	case KindLockRequest, KindLockAck, KindLockRelease, KindLockBreak, KindLockExpire, KindDeclareWitnesses:
+		return true
+	}
+	return e.denial
+}
+
+// VerdictGeneration counts the changes to the log that can change an answer
+// of VersionVerdict given before: while it stays the same, every earlier
+// answer (for heads the log held) still holds, so a caller may keep them.
+// It moves when a new op is a denial or a lock op, or when an evaluation
+// changes the validity of ops already in the log; other new ops (grants
+// that demote no one, devices, folders, invitations, joins, invalid ops)
+// leave it alone.
+func (l *Log) VerdictGeneration() uint64 {
+	l.settle()
+	return l.gen
 }
 
 // Cuts bound the work of an evaluation. A cut is a position in the order

@@ -78,6 +78,7 @@ type Log struct {
 	rounds    int
 	store     OpStore
 	verdicts  map[string]verdictState
+	gen       uint64 // VerdictGeneration
 	cuts      []cut // ascending; see eval.go
 
 	maxPendingOps, maxPendingBytes int // MaxPendingOps, MaxPendingBytes; tests lower them
@@ -469,7 +470,7 @@ func (l *Log) insert(op *Op) error {
 		if e.valid {
 			l.state.apply(op, e.ix, l.isAnc)
 		}
-		l.verdicts = nil
+		l.keepVerdicts(e)
 		l.maybeCut(e.ix, l.cutEvery, []*entry{e}, l.state)
 		return nil
 	}
@@ -514,6 +515,32 @@ func (l *Log) insert(op *Op) error {
 	l.order = append(l.order, e)
 	l.dirty = true
 	return nil
+}
+
+// MaxCachedVerdicts bounds the version-verdict cache (one entry per distinct
+// heads set asked about); beyond it the cache starts over.
+const MaxCachedVerdicts = 4096
+
+// keepVerdicts updates the version-verdict cache after e was added on the
+// fast path. Such an op follows every op, so it is in no cached heads' past
+// and changes no earlier op's validity: a cached state of a past stays
+// right. What changes: heads that were current (their base is the live
+// state, which now includes e) and, if e is a denial, every entry's set of
+// concurrent denials. Those are dropped; the rest is kept, so a stream of
+// linear appends does not make every verdict replay the log again.
+func (l *Log) keepVerdicts(e *entry) {
+	if turnsVerdicts(e) {
+		l.gen++
+	}
+	if e.denial || len(l.verdicts) > MaxCachedVerdicts {
+		l.verdicts = nil
+		return
+	}
+	for k, vs := range l.verdicts {
+		if vs.base == l.state {
+			delete(l.verdicts, k)
+		}
+	}
 }
 
 // fastCheck evaluates an op that causally follows the whole log.

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"slices"
-	"strconv"
 
 	"github.com/ipfs/go-cid"
 	"github.com/libp2p/go-libp2p/core/crypto"
@@ -66,12 +65,18 @@ type Node struct {
 	earlyHeads []cid.Cid       // an adversary's heads right after setup, for back-dating
 	dutiesLen  int
 	dutiesAt   int64
-	cache      map[string]crdt.Verdict
-	cacheLen   int
+	cache      map[vfKey]crdt.Verdict
+	cacheGen   uint64
 	cacheLog   *crdt.Log
 	digestVal  string
 	digestLog  *crdt.Log
 	digestLen  int
+	dirty      map[string]bool // paths to plan at the next apply
+	judged     map[vfKey]int8 // version+fence -> its verdict at the last sweep (-1: heads missing)
+	sweptLog   *crdt.Log
+	sweptLen   int
+	sweptGen   uint64
+	indexKeys  []string // sortedKeys(index), nil when stale
 }
 
 func (n *Node) String() string { return fmt.Sprintf("n%d", n.ID) }
@@ -316,7 +321,7 @@ func (n *Node) receive(m *message) {
 			held = map[string]bool{}
 			n.withheld[req.ID] = held
 		}
-		for _, p := range sortedKeys(n.index) {
+		for _, p := range n.sortedIndex() {
 			e := n.index[p]
 			if e.Seq <= m.since && !held[p] {
 				continue
@@ -363,6 +368,7 @@ func (n *Node) receive(m *message) {
 			for _, e := range m.entries {
 				if old, ok := view[e.Info.Path]; !ok || old.Seq < e.Seq {
 					view[e.Info.Path] = e
+					n.markDirty(e.Info.Path)
 					changed = true
 				}
 			}
@@ -428,7 +434,7 @@ func (n *Node) scan() {
 	n.scanAt = 0
 	n.undo = map[string]*[]byte{}
 	paths := sortedKeys(n.disk)
-	for _, p := range sortedKeys(n.index) {
+	for _, p := range n.sortedIndex() {
 		if _, ok := n.disk[p]; !ok {
 			paths = append(paths, p)
 		}
@@ -463,7 +469,7 @@ func (n *Node) scan() {
 			fence = lk.Fence
 		}
 		n.idxSeq++
-		n.index[p] = &entry{Info: fi, Fence: fence, Seq: n.idxSeq}
+		n.setIndex(p, &entry{Info: fi, Fence: fence, Seq: n.idxSeq})
 		v, _ := w.hooks.Verdict(n.log, fi.Author, fi.LogHeads, p, fence)
 		w.reg.record(fi, contentID(fi), n.Honest, n.Honest && v == crdt.VerdictAccept)
 		w.res.Changes++
@@ -490,58 +496,35 @@ func toPlanVerdict(v crdt.Verdict) plan.Verdict {
 	return plan.Quarantine // quarantine, and conflict-copy verdicts: kept aside, never applied
 }
 
-// apply scans, plans against every announced version and executes the plan.
+// apply scans, plans and executes the plan. Only the paths that changed
+// since the last plan are planned (dirty: a scan, an announced entry, or a
+// verdict that a log change turned); the others are in sync, and planning
+// them again yields nothing (checkIncremental proves that in tests).
 func (n *Node) apply() {
 	w := n.w
 	n.scan()
-	var local []store.FileInfo
-	for _, p := range sortedKeys(n.index) {
-		e := n.index[p]
-		v, err := n.verdict(*e)
-		if err == nil && v != crdt.VerdictAccept {
-			// The version we hold lost its right (a concurrent denial reached
-			// us): keep it aside and let the plan pick among the others.
-			if !e.Info.Deleted {
-				n.quarantine[versionKey(e.Info)] = e.Info
-			}
-			continue
-		}
-		local = append(local, e.Info)
+	n.sweepVerdicts()
+	paths := sortedKeys(n.dirty)
+	n.dirty = map[string]bool{}
+	if len(paths) == 0 {
+		return
 	}
-	var remote []plan.Candidate
-	fences := map[string]uint64{}
-	seen := map[string]bool{}
-	for _, pid := range sortedIntKeys(n.remote) {
-		view := n.remote[pid]
-		for _, p := range sortedKeys(view) {
-			e := view[p]
-			k := versionKey(e.Info)
-			if seen[k] {
-				continue // the same version announced by several peers
-			}
-			v, err := n.verdict(e)
-			if err != nil {
-				continue // heads not here yet: judged when the ops arrive
-			}
-			seen[k] = true
-			remote = append(remote, plan.Candidate{Version: e.Info, Verdict: toPlanVerdict(v)})
-			fences[k] = e.Fence
-		}
+	p := n.plan(paths)
+	if checkIncremental {
+		n.checkAgainstFull(p)
 	}
-	acts := w.hooks.Plan(plan.Config{Local: store.DeviceID(n.dev), ShortID: shortID}, local, remote)
-	held := map[string]bool{}
-	for _, fi := range local {
-		held[fi.Path] = true
+	for _, q := range p.quarantine {
+		n.quarantine[versionKey(q)] = q
 	}
 	touched := map[string]bool{}
-	for _, a := range acts {
+	for _, a := range p.acts {
 		want := a.Want
 		if a.Op != plan.Quarantined {
 			touched[want.Path] = true
 		}
 		set := func() {
 			n.idxSeq++
-			n.index[want.Path] = &entry{Info: want, Fence: fences[versionKey(want)], Seq: n.idxSeq}
+			n.setIndex(want.Path, &entry{Info: want, Fence: p.fences[versionKey(want)], Seq: n.idxSeq})
 		}
 		switch a.Op {
 		case plan.Fetch:
@@ -573,26 +556,206 @@ func (n *Node) apply() {
 	}
 	// A held version that lost its right and that no plan action replaced is
 	// removed from the tree (its bytes stay in quarantine).
-	for _, p := range sortedKeys(n.index) {
-		if held[p] || touched[p] {
+	for _, path := range paths {
+		if _, ok := n.index[path]; !ok || p.held[path] || touched[path] {
 			continue
 		}
-		delete(n.index, p)
-		delete(n.disk, p)
-		w.Trace("unheld", n.ID, p)
+		n.delIndex(path)
+		delete(n.disk, path)
+		w.Trace("unheld", n.ID, path)
 	}
-	if len(acts) > 0 {
+	// The paths just planned are in sync now; what the plan itself changed
+	// (index entries it set) needs no second plan.
+	for _, path := range paths {
+		delete(n.dirty, path)
+	}
+	if len(p.acts) > 0 {
 		n.scan() // conflict copies are new local files
 	}
 }
 
-// verdict judges e with the verdict hook, cached until the log changes.
-func (n *Node) verdict(e entry) (crdt.Verdict, error) {
-	if l := n.log.Len(); l != n.cacheLen || n.log != n.cacheLog {
-		n.cache = map[string]crdt.Verdict{}
-		n.cacheLen, n.cacheLog = l, n.log
+// planned is one plan over a set of paths: its actions, the fences of the
+// versions it may record, the paths whose local version still holds, and
+// the local versions that lost their right.
+type planned struct {
+	acts       []plan.Action
+	fences     map[string]uint64
+	held       map[string]bool
+	quarantine []store.FileInfo
+}
+
+// plan judges the local and announced versions of paths (sorted) and plans
+// them. It changes nothing.
+func (n *Node) plan(paths []string) planned {
+	p := planned{fences: map[string]uint64{}, held: map[string]bool{}}
+	var local []store.FileInfo
+	for _, path := range paths {
+		e, ok := n.index[path]
+		if !ok {
+			continue
+		}
+		v, err := n.verdict(*e)
+		if err == nil && v != crdt.VerdictAccept {
+			// The version we hold lost its right (a concurrent denial reached
+			// us): keep it aside and let the plan pick among the others.
+			if !e.Info.Deleted {
+				p.quarantine = append(p.quarantine, e.Info)
+			}
+			continue
+		}
+		local = append(local, e.Info)
+		p.held[path] = true
 	}
-	k := versionKey(e.Info) + strconv.FormatUint(e.Fence, 10)
+	var remote []plan.Candidate
+	seen := map[string]bool{}
+	for _, pid := range sortedIntKeys(n.remote) {
+		view := n.remote[pid]
+		for _, path := range paths {
+			e, ok := view[path]
+			if !ok {
+				continue
+			}
+			k := versionKey(e.Info)
+			if seen[k] {
+				continue // the same version announced by several peers
+			}
+			v, err := n.verdict(e)
+			if err != nil {
+				continue // heads not here yet: judged when the ops arrive
+			}
+			seen[k] = true
+			remote = append(remote, plan.Candidate{Version: e.Info, Verdict: toPlanVerdict(v)})
+			p.fences[k] = e.Fence
+		}
+	}
+	p.acts = n.w.hooks.Plan(plan.Config{Local: store.DeviceID(n.dev), ShortID: shortID}, local, remote)
+	return p
+}
+
+// sweepVerdicts: after the log changed in a way that can turn a verdict
+// (crdt.Log.VerdictGeneration), every known version is judged again, and
+// the paths where a verdict changed are marked dirty. After other log
+// changes only the versions whose heads were missing are judged again.
+func (n *Node) sweepVerdicts() {
+	gen, l := n.log.VerdictGeneration(), n.log.Len()
+	if n.log == n.sweptLog && gen == n.sweptGen && l == n.sweptLen {
+		return
+	}
+	all := n.log != n.sweptLog || gen != n.sweptGen
+	n.sweptLog, n.sweptGen, n.sweptLen = n.log, gen, l
+	if n.judged == nil {
+		n.judged = map[vfKey]int8{}
+	}
+	judge := func(e entry) {
+		k := vfKey{e.Info.Author, e.Info.Seq, e.Fence}
+		old, ok := n.judged[k]
+		if ok && old >= 0 && !all {
+			return // judged, and nothing that can turn it happened
+		}
+		v, err := n.verdict(e)
+		j := int8(v)
+		if err != nil {
+			j = -1
+		}
+		if !ok || old != j {
+			n.judged[k] = j
+			n.markDirty(e.Info.Path)
+		}
+	}
+	for _, e := range n.index {
+		judge(*e)
+	}
+	for _, view := range n.remote {
+		for _, e := range view {
+			judge(e)
+		}
+	}
+}
+
+// checkIncremental makes every apply also plan every path and compare: the
+// paths left out must yield no action but idempotent quarantines, and the
+// planned ones the same actions. Tests switch it on.
+var checkIncremental = false
+
+func (n *Node) checkAgainstFull(inc planned) {
+	full := n.plan(n.sortedIndexAndRemotePaths())
+	key := func(a plan.Action) string {
+		return fmt.Sprintf("%v|%s|%x|%s|%s", a.Op, a.Want.Path, versionKey(a.Want), a.From, a.CopyName)
+	}
+	var a, b []string
+	for _, x := range full.acts {
+		if x.Op != plan.Quarantined {
+			a = append(a, key(x))
+		}
+	}
+	for _, x := range inc.acts {
+		if x.Op != plan.Quarantined {
+			b = append(b, key(x))
+		}
+	}
+	if !slices.Equal(a, b) {
+		n.w.violate("harness", "%s: incremental plan %v differs from the full plan %v", n, b, a)
+	}
+}
+
+func (n *Node) sortedIndexAndRemotePaths() []string {
+	all := map[string]bool{}
+	for p := range n.index {
+		all[p] = true
+	}
+	for _, view := range n.remote {
+		for p := range view {
+			all[p] = true
+		}
+	}
+	return sortedKeys(all)
+}
+
+func (n *Node) markDirty(path string) {
+	if n.dirty == nil {
+		n.dirty = map[string]bool{}
+	}
+	n.dirty[path] = true
+}
+
+// setIndex records e for path and marks the path for the next plan.
+func (n *Node) setIndex(path string, e *entry) {
+	if _, ok := n.index[path]; !ok {
+		n.indexKeys = nil
+	}
+	n.index[path] = e
+	n.markDirty(path)
+}
+
+func (n *Node) delIndex(path string) {
+	if _, ok := n.index[path]; ok {
+		n.indexKeys = nil
+		delete(n.index, path)
+	}
+}
+
+// sortedIndex is sortedKeys(n.index), kept until a path comes or goes.
+func (n *Node) sortedIndex() []string {
+	if n.indexKeys == nil {
+		n.indexKeys = sortedKeys(n.index)
+	}
+	return n.indexKeys
+}
+
+// vfKey names a version (author, sequence) with the fence it carries.
+type vfKey struct {
+	author     store.DeviceID
+	seq, fence uint64
+}
+
+// verdict judges e with the verdict hook, cached while the log's
+// VerdictGeneration stays.
+func (n *Node) verdict(e entry) (crdt.Verdict, error) {
+	if g := n.log.VerdictGeneration(); g != n.cacheGen || n.log != n.cacheLog || n.cache == nil {
+		n.cache = map[vfKey]crdt.Verdict{}
+		n.cacheGen, n.cacheLog = g, n.log
+	}
+	k := vfKey{e.Info.Author, e.Info.Seq, e.Fence}
 	if v, ok := n.cache[k]; ok {
 		return v, nil
 	}

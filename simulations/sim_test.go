@@ -170,3 +170,23 @@ func TestWriteSVG(t *testing.T) {
 		t.Fatal("faults missing from the timeline")
 	}
 }
+
+// TestIncrementalPlanMatchesFull: with checkIncremental on, every apply
+// also plans every path; the incremental plan must give the same actions
+// (the paths it leaves out are in sync).
+func TestIncrementalPlanMatchesFull(t *testing.T) {
+	checkIncremental = true
+	defer func() { checkIncremental = false }()
+	locks := func(seed uint64) Options {
+		o := editStorm(seed)
+		o.Nodes, o.Witnesses, o.Mix = 6, 3, Mix{Edit: 6, Lock: 6, Delete: 1, Rename: 1}
+		return o
+	}
+	for seed := uint64(1); seed <= 3; seed++ {
+		for _, o := range []Options{editStorm(seed), adversarial(seed), locks(seed)} {
+			if r := run(t, o, Hooks{}); !r.OK() {
+				t.Fatalf("incremental planning differs or breaks an invariant:\n%s", report(r))
+			}
+		}
+	}
+}
