@@ -79,7 +79,7 @@ type Log struct {
 	store     OpStore
 	verdicts  map[string]verdictState
 	gen       uint64 // VerdictGeneration
-	cuts      []cut // ascending; see eval.go
+	cuts      []cut  // ascending; see eval.go
 
 	maxPendingOps, maxPendingBytes int // MaxPendingOps, MaxPendingBytes; tests lower them
 	cutEvery, evalCutEvery         int // CutEvery, EvalCutEvery; tests lower them

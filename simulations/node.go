@@ -72,7 +72,7 @@ type Node struct {
 	digestLog  *crdt.Log
 	digestLen  int
 	dirty      map[string]bool // paths to plan at the next apply
-	judged     map[vfKey]int8 // version+fence -> its verdict at the last sweep (-1: heads missing)
+	judged     map[vfKey]int8  // version+fence -> its verdict at the last sweep (-1: heads missing)
 	sweptLog   *crdt.Log
 	sweptLen   int
 	sweptGen   uint64
