@@ -525,20 +525,29 @@ const MaxCachedVerdicts = 4096
 // fast path. Such an op follows every op, so it is in no cached heads' past
 // and changes no earlier op's validity: a cached state of a past stays
 // right. What changes: heads that were current (their base is the live
-// state, which now includes e) and, if e is a denial, every entry's set of
-// concurrent denials. Those are dropped; the rest is kept, so a stream of
-// linear appends does not make every verdict replay the log again.
+// state, which now includes e: dropped) and, if e is a denial, every
+// entry's concurrent denials (e is added to them). So a stream of linear
+// appends does not make every verdict replay the log again.
 func (l *Log) keepVerdicts(e *entry) {
 	if turnsVerdicts(e) {
 		l.gen++
 	}
-	if e.denial || len(l.verdicts) > MaxCachedVerdicts {
+	if len(l.verdicts) > MaxCachedVerdicts {
 		l.verdicts = nil
 		return
 	}
 	for k, vs := range l.verdicts {
-		if vs.base == l.state {
+		switch {
+		case vs.base == l.state:
 			delete(l.verdicts, k)
+		case e.denial:
+			// e is a denial outside every cached past: it joins the
+			// concurrent denials, applied last as it is last in the order.
+			if vs.withDenials == nil {
+				vs.withDenials = vs.base.clone()
+			}
+			vs.withDenials.apply(e.op, e.ix, l.isAnc)
+			l.verdicts[k] = vs
 		}
 	}
 }

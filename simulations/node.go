@@ -38,6 +38,7 @@ type Node struct {
 	ID     int
 	Honest bool
 	Spare  bool // outside the folder until invited
+	Relay  bool // outside the folder for good: stores and forwards sealed messages (relay.go)
 	up     bool
 	slow   bool
 	skewMs int64
@@ -77,6 +78,7 @@ type Node struct {
 	sweptLen   int
 	sweptGen   uint64
 	indexKeys  []string // sortedKeys(index), nil when stale
+	mailbox    map[int][]*envelope // a relay's stored messages, by recipient
 }
 
 func (n *Node) String() string { return fmt.Sprintf("n%d", n.ID) }
@@ -123,6 +125,10 @@ func (w *World) setup() error {
 	for i := o.Nodes - o.Faults.Adversaries - o.Spares; i < o.Nodes-o.Faults.Adversaries; i++ {
 		w.Nodes[i].Spare = true
 	}
+	// Before the spares: the relays.
+	for i := o.Nodes - o.Faults.Adversaries - o.Spares - o.Relays; i < o.Nodes-o.Faults.Adversaries-o.Spares; i++ {
+		w.Nodes[i].Relay = true
+	}
 	if o.Faults.Skew {
 		for _, n := range w.Nodes {
 			n.skewMs = w.Rand.Int64N(2*MaxSkewMs+1) - MaxSkewMs
@@ -150,7 +156,7 @@ func (w *World) setup() error {
 		}
 	}
 	for i, n := range w.Nodes[1:] {
-		if n.Spare {
+		if n.Spare || n.Relay {
 			continue
 		}
 		role := crdt.RoleEditor
@@ -185,8 +191,9 @@ func (w *World) setup() error {
 		if err != nil {
 			return err
 		}
-		if n.Spare {
-			// a spare holds only the genesis until it is invited
+		if n.Spare || n.Relay {
+			// a spare holds only the genesis until it is invited; a relay
+			// never holds more
 		} else if _, err := rl.Merge(all[1:]); err != nil {
 			return err
 		}
@@ -233,11 +240,18 @@ func (w *World) linked(a, b *Node) bool {
 	if !a.up || !b.up {
 		return false
 	}
+	if w.Opt.Relays > 0 && !a.Relay && !b.Relay {
+		return false // members reach each other only through relays
+	}
 	return w.side[a.ID] == w.side[b.ID] || w.bridge == a.ID || w.bridge == b.ID
 }
 
 // send puts m on the wire from n to peer to, with the network's faults.
 func (w *World) send(from, to *Node, m *message) {
+	if w.Opt.Relays > 0 && !from.Relay && !to.Relay {
+		w.sendViaRelay(from, to, m)
+		return
+	}
 	if !w.linked(from, to) {
 		return
 	}
@@ -281,6 +295,10 @@ func (n *Node) tick() {
 	if !n.up {
 		return
 	}
+	if n.Relay {
+		n.relayTick()
+		return
+	}
 	if !n.Honest && !w.healed {
 		n.misbehave()
 	}
@@ -288,9 +306,10 @@ func (n *Node) tick() {
 		n.witnessDuties()
 	}
 	var peers []*Node
+	viaRelay := w.Opt.Relays > 0 && len(w.relaysOf(n)) > 0
 	for _, p := range w.Nodes {
-		if p != n && w.linked(n, p) {
-			peers = append(peers, p)
+		if p != n && !p.Relay && (w.linked(n, p) || viaRelay) {
+			peers = append(peers, p) // through a relay: stored until p is back
 		}
 	}
 	for k := 0; k < w.Opt.Fanout && len(peers) > 0; k++ {
@@ -497,9 +516,10 @@ func toPlanVerdict(v crdt.Verdict) plan.Verdict {
 }
 
 // apply scans, plans and executes the plan. Only the paths that changed
-// since the last plan are planned (dirty: a scan, an announced entry, or a
-// verdict that a log change turned); the others are in sync, and planning
-// them again yields nothing (checkIncremental proves that in tests).
+// since the last plan are planned (dirty: a scan, an announced entry, a
+// verdict that a log change turned, or the last plan's own actions); the
+// others would plan to nothing again, as planning is a pure function of
+// what is held and announced (checkIncremental checks that in tests).
 func (n *Node) apply() {
 	w := n.w
 	n.scan()
@@ -564,11 +584,9 @@ func (n *Node) apply() {
 		delete(n.disk, path)
 		w.Trace("unheld", n.ID, path)
 	}
-	// The paths just planned are in sync now; what the plan itself changed
-	// (index entries it set) needs no second plan.
-	for _, path := range paths {
-		delete(n.dirty, path)
-	}
+	// The paths the plan changed stay dirty (setIndex, delIndex): what is
+	// held now is an input of the next plan, which may move them again (a
+	// local version that won only while it was held, see plan.decide).
 	if len(p.acts) > 0 {
 		n.scan() // conflict copies are new local files
 	}
@@ -731,6 +749,7 @@ func (n *Node) delIndex(path string) {
 	if _, ok := n.index[path]; ok {
 		n.indexKeys = nil
 		delete(n.index, path)
+		n.markDirty(path)
 	}
 }
 
@@ -835,6 +854,7 @@ func (n *Node) crash() {
 	n.peerHeads = map[int][]cid.Cid{}
 	n.scanAt = 0
 	n.applyAt = 0
+	n.mailbox = nil // a relay keeps its mailbox in memory
 }
 
 func (n *Node) restart() {
