@@ -77,7 +77,7 @@ type Node struct {
 	sweptLog   *crdt.Log
 	sweptLen   int
 	sweptGen   uint64
-	indexKeys  []string // sortedKeys(index), nil when stale
+	indexKeys  []string            // sortedKeys(index), nil when stale
 	mailbox    map[int][]*envelope // a relay's stored messages, by recipient
 }
 
