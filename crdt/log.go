@@ -519,7 +519,7 @@ func (l *Log) insert(op *Op) error {
 
 // MaxCachedVerdicts bounds the version-verdict cache (one entry per distinct
 // heads set asked about); beyond it the cache starts over.
-const MaxCachedVerdicts = 4096
+const MaxCachedVerdicts = 256
 
 // keepVerdicts updates the version-verdict cache after e was added on the
 // fast path. Such an op follows every op, so it is in no cached heads' past

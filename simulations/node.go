@@ -685,6 +685,15 @@ func (n *Node) sweepVerdicts() {
 	}
 	for _, view := range n.remote {
 		for _, e := range view {
+			// A version our held one has seen cannot win, lose or be a
+			// head here, whatever its verdict: only its quarantine
+			// bookkeeping would change, and that waits for the path's
+			// next plan (which judges every candidate afresh).
+			if l, ok := n.index[e.Info.Path]; ok && !n.dirty[e.Info.Path] {
+				if c := l.Info.Version.Compare(e.Info.Version); c == store.Newer || c == store.Equal {
+					continue
+				}
+			}
 			judge(e)
 		}
 	}
