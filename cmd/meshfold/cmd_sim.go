@@ -2,13 +2,13 @@ package main
 
 import (
 	"errors"
-	"runtime/debug"
-	"time"
 	"fmt"
 	"io"
 	"os"
+	"runtime/debug"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/spf13/cobra"
 
