@@ -4,7 +4,9 @@ import (
 	"crypto/ed25519"
 	"errors"
 	"fmt"
+	"path"
 	"slices"
+	"strings"
 
 	"github.com/ipfs/go-cid"
 	"github.com/libp2p/go-libp2p/core/crypto"
@@ -560,10 +562,11 @@ func (n *Node) apply() {
 			set()
 		case plan.ConflictCopy:
 			w.res.Conflicts++
-			// As node/apply.go does: rename the local file onto CopyName,
-			// replacing whatever is there (see the report: ConflictName can
-			// repeat for two losers of one device within one second).
-			n.disk[a.CopyName] = n.disk[want.Path]
+			// As node/apply.go's KeepAside does: rename the local file to
+			// CopyName, or to the first free numbered variant of it (a
+			// device losing twice on one path within one second gets the
+			// same name twice).
+			n.disk[keepAsideName(n.disk, a.CopyName)] = n.disk[want.Path]
 			n.disk[want.Path] = w.content[contentID(want)]
 			n.bytes += want.Size
 			set()
@@ -768,6 +771,30 @@ func (n *Node) sortedIndex() []string {
 		n.indexKeys = sortedKeys(n.index)
 	}
 	return n.indexKeys
+}
+
+// maxConflictSuffix is node.MaxConflictSuffix: how many numbered variants
+// of a conflict-copy name KeepAside tries.
+const maxConflictSuffix = 1000
+
+// keepAsideName is the name node.Applier.KeepAside gives a conflict copy:
+// name if free, else name-2, name-3... before the extension.
+func keepAsideName(disk map[string][]byte, name string) string {
+	for k := 1; k <= maxConflictSuffix; k++ {
+		cand := name
+		if k > 1 {
+			dir, base := path.Split(name)
+			ext := path.Ext(base)
+			if ext == base {
+				ext = ""
+			}
+			cand = fmt.Sprintf("%s%s-%d%s", dir, strings.TrimSuffix(base, ext), k, ext)
+		}
+		if _, busy := disk[cand]; !busy {
+			return cand
+		}
+	}
+	return name // KeepAside would fail here; a thousand copies of one path never happen in a run
 }
 
 // vfKey names a version (author, sequence) with the fence it carries.
