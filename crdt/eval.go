@@ -103,6 +103,7 @@ func (l *Log) settle() {
 		return
 	}
 	l.dirty = false
+	cached, before := l.verdicts, l.state
 	l.verdicts = nil
 	// Remember what the ops already placed were, to tell afterwards whether
 	// an earlier VersionVerdict answer can have changed (VerdictGeneration).
@@ -112,6 +113,7 @@ func (l *Log) settle() {
 	}
 	type flags struct {
 		e             *entry
+		ix            int
 		valid, denial bool
 	}
 	var placed []flags
@@ -120,20 +122,46 @@ func (l *Log) settle() {
 		if e.ix < 0 {
 			fresh = append(fresh, e)
 		} else {
-			placed = append(placed, flags{e, e.valid, e.denial})
+			placed = append(placed, flags{e, e.ix, e.valid, e.denial})
 		}
 	}
 	l.evaluate()
-	bump := false
+	changed, moved := false, false
 	for _, f := range placed {
-		bump = bump || f.e.valid != f.valid || f.e.denial != f.denial
+		changed = changed || f.e.valid != f.valid || f.e.denial != f.denial
+		moved = moved || f.e.ix != f.ix
 	}
+	bump := changed
 	for _, e := range fresh {
 		bump = bump || turnsVerdicts(e)
 	}
 	if bump {
 		l.gen++
 	}
+	if moved || changed || len(cached) == 0 || len(cached) > MaxCachedVerdicts {
+		return
+	}
+	// Nothing already placed moved or changed: the new ops all come after
+	// it in the order and lie in no cached past, so the cached states of
+	// those pasts hold; new denials join their concurrent denials, as on
+	// the fast path (keepVerdicts).
+	sort.Slice(fresh, func(i, j int) bool { return fresh[i].ix < fresh[j].ix })
+	for k, vs := range cached {
+		if vs.base == before || vs.base == l.state {
+			delete(cached, k)
+			continue
+		}
+		for _, e := range fresh {
+			if e.valid && e.denial {
+				if vs.withDenials == nil {
+					vs.withDenials = vs.base.clone()
+				}
+				vs.withDenials.apply(e.op, e.ix, l.isAnc)
+			}
+		}
+		cached[k] = vs
+	}
+	l.verdicts = cached
 }
 
 // turnsVerdicts reports whether the valid op e, new to the log and in no
