@@ -571,6 +571,13 @@ func (n *Node) apply() {
 			n.bytes += want.Size
 			set()
 		case plan.Record:
+			if want.Deleted {
+				// A deletion recorded over a local version that lost its
+				// right (so the plan did not see it): the file goes, its
+				// bytes stay in quarantine. Otherwise the next scan would
+				// offer the refused bytes again, forever.
+				delete(n.disk, want.Path)
+			}
 			set()
 		case plan.Quarantined:
 			n.quarantine[versionKey(want)] = want
