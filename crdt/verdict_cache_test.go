@@ -9,8 +9,9 @@ import (
 )
 
 // verdictCacheSeeds: random runs of the property generator in which every
-// step is followed by version-verdict queries.
-const verdictCacheSeeds = 150
+// step is followed by version-verdict queries (fewer under -race, where
+// each costs about ten times more).
+const verdictCacheSeeds, verdictCacheSeedsRace = 150, 20
 
 // TestVerdictCacheMatchesFresh is the differential test of the verdict
 // cache kept across fast-path appends (keepVerdicts): after every step of a
@@ -22,6 +23,10 @@ func TestVerdictCacheMatchesFresh(t *testing.T) {
 	w := newPropWorld(t)
 	authors := append([]*actor{w.founder}, w.members...)
 	paths := []string{"f0", "f1", "d0/x", "d1/y", "m0/z", "top"}
+	seeds := int64(verdictCacheSeeds)
+	if raceEnabled() {
+		seeds = verdictCacheSeedsRace
+	}
 	asked, kept, stale := 0, 0, 0
 	type answer struct {
 		gen    uint64
@@ -32,7 +37,7 @@ func TestVerdictCacheMatchesFresh(t *testing.T) {
 		v      Verdict
 		failed bool
 	}
-	for seed := int64(1); seed <= verdictCacheSeeds; seed++ {
+	for seed := int64(1); seed <= seeds; seed++ {
 		p := &propRun{t: t, w: w, rng: rand.New(rand.NewSource(seed)), inviteBy: map[InviteID]int{}, decoded: map[string]*Op{}}
 		g := Genesis{Name: "verdicts", Founders: []DeviceCert{w.founder.cert}, Nonce: []byte(fmt.Sprint(seed))}
 		l0, err := NewFolder(w.founder.dev, g, 0, nil)
