@@ -58,7 +58,7 @@ type Node struct {
 	idxSeq     uint64             // index change counter (what peers ask "since")
 	remote     map[int]map[string]entry
 	recvSeq    map[int]uint64          // highest index counter received from each peer
-	withheld   map[int]map[string]bool // per peer: paths the read filter held back
+	withheld   map[int]map[string]uint64 // per peer: paths the read filter held back (0), or sent late in the response up to this index counter and not yet acknowledged
 	peerHeads  map[int][]cid.Cid       // per peer: its heads at its last answer, all held here
 	quarantine map[string]store.FileInfo
 	bytes      int64
@@ -110,7 +110,7 @@ func (w *World) setup() error {
 	for i := 0; i < o.Nodes; i++ {
 		n := &Node{w: w, ID: i, Honest: true, up: true, disk: map[string][]byte{}, undo: map[string]*[]byte{},
 			index: map[string]*entry{}, remote: map[int]map[string]entry{}, recvSeq: map[int]uint64{},
-			withheld: map[int]map[string]bool{}, peerHeads: map[int][]cid.Cid{}, quarantine: map[string]store.FileInfo{}}
+			withheld: map[int]map[string]uint64{}, peerHeads: map[int][]cid.Cid{}, quarantine: map[string]store.FileInfo{}}
 		n.userKey, n.user = w.newKey()
 		n.devKey, n.dev = w.newKey()
 		cert, err := crdt.CertifyDevice(n.userKey, n.dev)
@@ -336,22 +336,32 @@ func (n *Node) receive(m *message) {
 		req := w.Nodes[m.from]
 		resp := &message{kind: msgSyncResp, from: n.ID, ops: n.log.OpsSince(m.heads), upTo: n.idxSeq, heads: n.log.Heads()}
 		// Entries the read filter held back from this peer are looked at
-		// again on every request: a grant may have let them through.
+		// again on every request: a grant may have let them through. One
+		// sent late stays marked until the peer's "since" shows it got a
+		// response at least that recent (the response may be lost, and the
+		// entry's own counter is below "since" already).
 		held := n.withheld[req.ID]
 		if held == nil {
-			held = map[string]bool{}
+			held = map[string]uint64{}
 			n.withheld[req.ID] = held
 		}
 		for _, p := range n.sortedIndex() {
 			e := n.index[p]
-			if e.Seq <= m.since && !held[p] {
+			late, isHeld := held[p]
+			if isHeld && late > 0 && m.since >= late {
+				delete(held, p) // acknowledged
+				isHeld = false
+			}
+			if e.Seq <= m.since && !isHeld {
 				continue
 			}
 			if w.hooks.MayRead(n.log, store.DeviceID(req.dev), p) {
 				resp.entries = append(resp.entries, *e)
-				delete(held, p)
+				if isHeld {
+					held[p] = resp.upTo
+				}
 			} else {
-				held[p] = true
+				held[p] = 0
 			}
 		}
 		if len(resp.ops) == 0 && len(resp.entries) == 0 && resp.upTo == m.since {
@@ -893,7 +903,7 @@ func (n *Node) crash() {
 	n.undo = map[string]*[]byte{}
 	n.remote = map[int]map[string]entry{}
 	n.recvSeq = map[int]uint64{}
-	n.withheld = map[int]map[string]bool{}
+	n.withheld = map[int]map[string]uint64{}
 	n.peerHeads = map[int][]cid.Cid{}
 	n.scanAt = 0
 	n.applyAt = 0
