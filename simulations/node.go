@@ -57,9 +57,9 @@ type Node struct {
 	changeSeq  uint64             // Seq of this device's versions
 	idxSeq     uint64             // index change counter (what peers ask "since")
 	remote     map[int]map[string]entry
-	recvSeq    map[int]uint64          // highest index counter received from each peer
+	recvSeq    map[int]uint64            // highest index counter received from each peer
 	withheld   map[int]map[string]uint64 // per peer: paths the read filter held back (0), or sent late in the response up to this index counter and not yet acknowledged
-	peerHeads  map[int][]cid.Cid       // per peer: its heads at its last answer, all held here
+	peerHeads  map[int][]cid.Cid         // per peer: its heads at its last answer, all held here
 	quarantine map[string]store.FileInfo
 	bytes      int64
 	scanAt     int64           // a scan is scheduled (0: none)
