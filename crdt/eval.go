@@ -103,8 +103,92 @@ func (l *Log) settle() {
 		return
 	}
 	l.dirty = false
+	cached, before := l.verdicts, l.state
 	l.verdicts = nil
+	// Remember what the ops already placed were, to tell afterwards whether
+	// an earlier VersionVerdict answer can have changed (VerdictGeneration).
+	first := 0
+	if n := len(l.cuts); n > 0 {
+		first = l.cuts[n-1].ix + 1
+	}
+	type flags struct {
+		e             *entry
+		ix            int
+		valid, denial bool
+	}
+	var placed []flags
+	var fresh []*entry
+	for _, e := range l.order[first:] {
+		if e.ix < 0 {
+			fresh = append(fresh, e)
+		} else {
+			placed = append(placed, flags{e, e.ix, e.valid, e.denial})
+		}
+	}
 	l.evaluate()
+	changed, moved := false, false
+	for _, f := range placed {
+		changed = changed || f.e.valid != f.valid || f.e.denial != f.denial
+		moved = moved || f.e.ix != f.ix
+	}
+	bump := changed
+	for _, e := range fresh {
+		bump = bump || turnsVerdicts(e)
+	}
+	if bump {
+		l.gen++
+	}
+	if moved || changed || len(cached) == 0 || len(cached) > MaxCachedVerdicts {
+		return
+	}
+	// Nothing already placed moved or changed: the new ops all come after
+	// it in the order and lie in no cached past, so the cached states of
+	// those pasts hold; new denials join their concurrent denials, as on
+	// the fast path (keepVerdicts).
+	sort.Slice(fresh, func(i, j int) bool { return fresh[i].ix < fresh[j].ix })
+	for k, vs := range cached {
+		if vs.base == before || vs.base == l.state {
+			delete(cached, k)
+			continue
+		}
+		for _, e := range fresh {
+			if e.valid && e.denial {
+				if vs.withDenials == nil {
+					vs.withDenials = vs.base.clone()
+				}
+				vs.withDenials.apply(e.op, e.ix, l.isAnc)
+			}
+		}
+		cached[k] = vs
+	}
+	l.verdicts = cached
+}
+
+// turnsVerdicts reports whether the valid op e, new to the log and in no
+// earlier heads' past, can change an earlier VersionVerdict answer: a denial
+// (it joins the concurrent denials) or an op that changes the live lock
+// state (the lock rules read it).
+func turnsVerdicts(e *entry) bool {
+	if !e.valid {
+		return false
+	}
+	switch e.op.Kind {
+	case KindLockRequest, KindLockAck, KindLockRelease, KindLockBreak, KindLockExpire, KindDeclareWitnesses:
+		return true
+	}
+	return e.denial
+}
+
+// VerdictGeneration counts the changes to the log that can change an answer
+// of VersionVerdict given before: while it stays the same, every earlier
+// answer (for heads the log held) still holds, so a caller may keep them.
+// It moves when a new op is a denial or a lock op, or when an evaluation
+// changes the validity of ops already in the log; other new ops (grants
+// that demote no one, devices, folders, invitations, joins, invalid ops)
+// leave it alone.
+func (l *Log) VerdictGeneration() uint64 {
+	l.settle()
+	return l.gen
 }
 
 // Cuts bound the work of an evaluation. A cut is a position in the order

@@ -78,7 +78,8 @@ type Log struct {
 	rounds    int
 	store     OpStore
 	verdicts  map[string]verdictState
-	cuts      []cut // ascending; see eval.go
+	gen       uint64 // VerdictGeneration
+	cuts      []cut  // ascending; see eval.go
 
 	maxPendingOps, maxPendingBytes int // MaxPendingOps, MaxPendingBytes; tests lower them
 	cutEvery, evalCutEvery         int // CutEvery, EvalCutEvery; tests lower them
@@ -469,7 +470,7 @@ func (l *Log) insert(op *Op) error {
 		if e.valid {
 			l.state.apply(op, e.ix, l.isAnc)
 		}
-		l.verdicts = nil
+		l.keepVerdicts(e)
 		l.maybeCut(e.ix, l.cutEvery, []*entry{e}, l.state)
 		return nil
 	}
@@ -514,6 +515,41 @@ func (l *Log) insert(op *Op) error {
 	l.order = append(l.order, e)
 	l.dirty = true
 	return nil
+}
+
+// MaxCachedVerdicts bounds the version-verdict cache (one entry per distinct
+// heads set asked about); beyond it the cache starts over.
+const MaxCachedVerdicts = 256
+
+// keepVerdicts updates the version-verdict cache after e was added on the
+// fast path. Such an op follows every op, so it is in no cached heads' past
+// and changes no earlier op's validity: a cached state of a past stays
+// right. What changes: heads that were current (their base is the live
+// state, which now includes e: dropped) and, if e is a denial, every
+// entry's concurrent denials (e is added to them). So a stream of linear
+// appends does not make every verdict replay the log again.
+func (l *Log) keepVerdicts(e *entry) {
+	if turnsVerdicts(e) {
+		l.gen++
+	}
+	if len(l.verdicts) > MaxCachedVerdicts {
+		l.verdicts = nil
+		return
+	}
+	for k, vs := range l.verdicts {
+		switch {
+		case vs.base == l.state:
+			delete(l.verdicts, k)
+		case e.denial:
+			// e is a denial outside every cached past: it joins the
+			// concurrent denials, applied last as it is last in the order.
+			if vs.withDenials == nil {
+				vs.withDenials = vs.base.clone()
+			}
+			vs.withDenials.apply(e.op, e.ix, l.isAnc)
+			l.verdicts[k] = vs
+		}
+	}
 }
 
 // fastCheck evaluates an op that causally follows the whole log.

@@ -408,7 +408,7 @@ func (l *Log) VersionVerdict(author peer.ID, heads []cid.Cid, path string, fence
 			}
 		}
 		if len(conc) > 0 {
-			st := l.stateAt(vs.past)
+			st := vs.base.clone() // the state of the past, as stateAt(vs.past) builds it
 			for _, d := range conc {
 				st.apply(l.order[d].op, d, l.isAnc)
 			}

@@ -15,8 +15,19 @@
 // executor for plan actions (a conflict copy is a new local file the next
 // scan picks up), and an anti-entropy sync protocol over a simulated network
 // (log ops as raw bytes, index entries filtered by read rights at the sender).
-// File contents travel instantly once an entry is known: chunk transfer,
-// corrupt chunks and relays belong to the real-stack tier.
+// File contents travel instantly once an entry is known: chunk transfer
+// and corrupt chunks belong to the real-stack tier. With Options.Relays the
+// members have no direct links: every message is sealed for its recipient
+// and stored and forwarded by relay devices outside the folder (relay.go).
+//
+// # Cost
+//
+// A device plans only the paths that changed since its last plan (a scan,
+// an announced entry, a verdict a log change turned, or its own last
+// actions), and judges versions again only when crdt.Log.VerdictGeneration
+// says an earlier verdict may have changed; TestIncrementalPlanMatchesFull
+// checks the first against full plans, crdt's TestVerdictCacheMatchesFresh
+// the second against fresh replicas.
 //
 // # Determinism
 //
@@ -35,7 +46,8 @@
 // a long absence); crashes and restarts (un-fsynced writes lost); message
 // loss, duplication and reordering (jittered latency); slow peers; clock skew
 // up to +/- 24 h; adversary devices that send forged, escalating and replayed
-// ops, write without the right, and replay invitations.
+// ops, write without the right, and replay invitations; relay-only
+// connectivity with relays that store messages for absent members.
 //
 // # Invariants
 //
@@ -45,7 +57,8 @@
 // lost (it is canonical, dominated by the canonical version, or its bytes are
 // in the tree as a conflict copy, or quarantined); no forged op is valid and
 // no forged version is applied; index entries are sent only to devices whose
-// user may read the path (checked on the wire); no two lock grants share a
+// user may read the path (checked on the wire), and no relay is handed a
+// byte of a path (relay-privacy); no two lock grants share a
 // file and fence and no file has two live grants; invitation admissions never
 // exceed their use count.
 //

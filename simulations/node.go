@@ -4,8 +4,9 @@ import (
 	"crypto/ed25519"
 	"errors"
 	"fmt"
+	"path"
 	"slices"
-	"strconv"
+	"strings"
 
 	"github.com/ipfs/go-cid"
 	"github.com/libp2p/go-libp2p/core/crypto"
@@ -39,6 +40,7 @@ type Node struct {
 	ID     int
 	Honest bool
 	Spare  bool // outside the folder until invited
+	Relay  bool // outside the folder for good: stores and forwards sealed messages (relay.go)
 	up     bool
 	slow   bool
 	skewMs int64
@@ -55,9 +57,9 @@ type Node struct {
 	changeSeq  uint64             // Seq of this device's versions
 	idxSeq     uint64             // index change counter (what peers ask "since")
 	remote     map[int]map[string]entry
-	recvSeq    map[int]uint64          // highest index counter received from each peer
-	withheld   map[int]map[string]bool // per peer: paths the read filter held back
-	peerHeads  map[int][]cid.Cid       // per peer: its heads at its last answer, all held here
+	recvSeq    map[int]uint64            // highest index counter received from each peer
+	withheld   map[int]map[string]uint64 // per peer: paths the read filter held back (0), or sent late in the response up to this index counter and not yet acknowledged
+	peerHeads  map[int][]cid.Cid         // per peer: its heads at its last answer, all held here
 	quarantine map[string]store.FileInfo
 	bytes      int64
 	scanAt     int64           // a scan is scheduled (0: none)
@@ -66,12 +68,19 @@ type Node struct {
 	earlyHeads []cid.Cid       // an adversary's heads right after setup, for back-dating
 	dutiesLen  int
 	dutiesAt   int64
-	cache      map[string]crdt.Verdict
-	cacheLen   int
+	cache      map[vfKey]crdt.Verdict
+	cacheGen   uint64
 	cacheLog   *crdt.Log
 	digestVal  string
 	digestLog  *crdt.Log
 	digestLen  int
+	dirty      map[string]bool // paths to plan at the next apply
+	judged     map[vfKey]int8  // version+fence -> its verdict at the last sweep (-1: heads missing)
+	sweptLog   *crdt.Log
+	sweptLen   int
+	sweptGen   uint64
+	indexKeys  []string            // sortedKeys(index), nil when stale
+	mailbox    map[int][]*envelope // a relay's stored messages, by recipient
 }
 
 func (n *Node) String() string { return fmt.Sprintf("n%d", n.ID) }
@@ -101,7 +110,7 @@ func (w *World) setup() error {
 	for i := 0; i < o.Nodes; i++ {
 		n := &Node{w: w, ID: i, Honest: true, up: true, disk: map[string][]byte{}, undo: map[string]*[]byte{},
 			index: map[string]*entry{}, remote: map[int]map[string]entry{}, recvSeq: map[int]uint64{},
-			withheld: map[int]map[string]bool{}, peerHeads: map[int][]cid.Cid{}, quarantine: map[string]store.FileInfo{}}
+			withheld: map[int]map[string]uint64{}, peerHeads: map[int][]cid.Cid{}, quarantine: map[string]store.FileInfo{}}
 		n.userKey, n.user = w.newKey()
 		n.devKey, n.dev = w.newKey()
 		cert, err := crdt.CertifyDevice(n.userKey, n.dev)
@@ -117,6 +126,10 @@ func (w *World) setup() error {
 	}
 	for i := o.Nodes - o.Faults.Adversaries - o.Spares; i < o.Nodes-o.Faults.Adversaries; i++ {
 		w.Nodes[i].Spare = true
+	}
+	// Before the spares: the relays.
+	for i := o.Nodes - o.Faults.Adversaries - o.Spares - o.Relays; i < o.Nodes-o.Faults.Adversaries-o.Spares; i++ {
+		w.Nodes[i].Relay = true
 	}
 	if o.Faults.Skew {
 		for _, n := range w.Nodes {
@@ -145,7 +158,7 @@ func (w *World) setup() error {
 		}
 	}
 	for i, n := range w.Nodes[1:] {
-		if n.Spare {
+		if n.Spare || n.Relay {
 			continue
 		}
 		role := crdt.RoleEditor
@@ -180,8 +193,9 @@ func (w *World) setup() error {
 		if err != nil {
 			return err
 		}
-		if n.Spare {
-			// a spare holds only the genesis until it is invited
+		if n.Spare || n.Relay {
+			// a spare holds only the genesis until it is invited; a relay
+			// never holds more
 		} else if _, err := rl.Merge(all[1:]); err != nil {
 			return err
 		}
@@ -228,11 +242,18 @@ func (w *World) linked(a, b *Node) bool {
 	if !a.up || !b.up {
 		return false
 	}
+	if w.Opt.Relays > 0 && !a.Relay && !b.Relay {
+		return false // members reach each other only through relays
+	}
 	return w.side[a.ID] == w.side[b.ID] || w.bridge == a.ID || w.bridge == b.ID
 }
 
 // send puts m on the wire from n to peer to, with the network's faults.
 func (w *World) send(from, to *Node, m *message) {
+	if w.Opt.Relays > 0 && !from.Relay && !to.Relay {
+		w.sendViaRelay(from, to, m)
+		return
+	}
 	if !w.linked(from, to) {
 		return
 	}
@@ -276,6 +297,10 @@ func (n *Node) tick() {
 	if !n.up {
 		return
 	}
+	if n.Relay {
+		n.relayTick()
+		return
+	}
 	if !n.Honest && !w.healed {
 		n.misbehave()
 	}
@@ -283,9 +308,10 @@ func (n *Node) tick() {
 		n.witnessDuties()
 	}
 	var peers []*Node
+	viaRelay := w.Opt.Relays > 0 && len(w.relaysOf(n)) > 0
 	for _, p := range w.Nodes {
-		if p != n && w.linked(n, p) {
-			peers = append(peers, p)
+		if p != n && !p.Relay && (w.linked(n, p) || viaRelay) {
+			peers = append(peers, p) // through a relay: stored until p is back
 		}
 	}
 	for k := 0; k < w.Opt.Fanout && len(peers) > 0; k++ {
@@ -310,22 +336,32 @@ func (n *Node) receive(m *message) {
 		req := w.Nodes[m.from]
 		resp := &message{kind: msgSyncResp, from: n.ID, ops: n.log.OpsSince(m.heads), upTo: n.idxSeq, heads: n.log.Heads()}
 		// Entries the read filter held back from this peer are looked at
-		// again on every request: a grant may have let them through.
+		// again on every request: a grant may have let them through. One
+		// sent late stays marked until the peer's "since" shows it got a
+		// response at least that recent (the response may be lost, and the
+		// entry's own counter is below "since" already).
 		held := n.withheld[req.ID]
 		if held == nil {
-			held = map[string]bool{}
+			held = map[string]uint64{}
 			n.withheld[req.ID] = held
 		}
-		for _, p := range sortedKeys(n.index) {
+		for _, p := range n.sortedIndex() {
 			e := n.index[p]
-			if e.Seq <= m.since && !held[p] {
+			late, isHeld := held[p]
+			if isHeld && late > 0 && m.since >= late {
+				delete(held, p) // acknowledged
+				isHeld = false
+			}
+			if e.Seq <= m.since && !isHeld {
 				continue
 			}
 			if w.hooks.MayRead(n.log, store.DeviceID(req.dev), p) {
 				resp.entries = append(resp.entries, *e)
-				delete(held, p)
+				if isHeld {
+					held[p] = resp.upTo
+				}
 			} else {
-				held[p] = true
+				held[p] = 0
 			}
 		}
 		if len(resp.ops) == 0 && len(resp.entries) == 0 && resp.upTo == m.since {
@@ -363,6 +399,7 @@ func (n *Node) receive(m *message) {
 			for _, e := range m.entries {
 				if old, ok := view[e.Info.Path]; !ok || old.Seq < e.Seq {
 					view[e.Info.Path] = e
+					n.markDirty(e.Info.Path)
 					changed = true
 				}
 			}
@@ -428,7 +465,7 @@ func (n *Node) scan() {
 	n.scanAt = 0
 	n.undo = map[string]*[]byte{}
 	paths := sortedKeys(n.disk)
-	for _, p := range sortedKeys(n.index) {
+	for _, p := range n.sortedIndex() {
 		if _, ok := n.disk[p]; !ok {
 			paths = append(paths, p)
 		}
@@ -463,7 +500,7 @@ func (n *Node) scan() {
 			fence = lk.Fence
 		}
 		n.idxSeq++
-		n.index[p] = &entry{Info: fi, Fence: fence, Seq: n.idxSeq}
+		n.setIndex(p, &entry{Info: fi, Fence: fence, Seq: n.idxSeq})
 		v, _ := w.hooks.Verdict(n.log, fi.Author, fi.LogHeads, p, fence)
 		w.reg.record(fi, contentID(fi), n.Honest, n.Honest && v == crdt.VerdictAccept)
 		w.res.Changes++
@@ -490,58 +527,36 @@ func toPlanVerdict(v crdt.Verdict) plan.Verdict {
 	return plan.Quarantine // quarantine, and conflict-copy verdicts: kept aside, never applied
 }
 
-// apply scans, plans against every announced version and executes the plan.
+// apply scans, plans and executes the plan. Only the paths that changed
+// since the last plan are planned (dirty: a scan, an announced entry, a
+// verdict that a log change turned, or the last plan's own actions); the
+// others would plan to nothing again, as planning is a pure function of
+// what is held and announced (checkIncremental checks that in tests).
 func (n *Node) apply() {
 	w := n.w
 	n.scan()
-	var local []store.FileInfo
-	for _, p := range sortedKeys(n.index) {
-		e := n.index[p]
-		v, err := n.verdict(*e)
-		if err == nil && v != crdt.VerdictAccept {
-			// The version we hold lost its right (a concurrent denial reached
-			// us): keep it aside and let the plan pick among the others.
-			if !e.Info.Deleted {
-				n.quarantine[versionKey(e.Info)] = e.Info
-			}
-			continue
-		}
-		local = append(local, e.Info)
+	n.sweepVerdicts()
+	paths := sortedKeys(n.dirty)
+	n.dirty = map[string]bool{}
+	if len(paths) == 0 {
+		return
 	}
-	var remote []plan.Candidate
-	fences := map[string]uint64{}
-	seen := map[string]bool{}
-	for _, pid := range sortedIntKeys(n.remote) {
-		view := n.remote[pid]
-		for _, p := range sortedKeys(view) {
-			e := view[p]
-			k := versionKey(e.Info)
-			if seen[k] {
-				continue // the same version announced by several peers
-			}
-			v, err := n.verdict(e)
-			if err != nil {
-				continue // heads not here yet: judged when the ops arrive
-			}
-			seen[k] = true
-			remote = append(remote, plan.Candidate{Version: e.Info, Verdict: toPlanVerdict(v)})
-			fences[k] = e.Fence
-		}
+	p := n.plan(paths)
+	if checkIncremental {
+		n.checkAgainstFull(p)
 	}
-	acts := w.hooks.Plan(plan.Config{Local: store.DeviceID(n.dev), ShortID: shortID}, local, remote)
-	held := map[string]bool{}
-	for _, fi := range local {
-		held[fi.Path] = true
+	for _, q := range p.quarantine {
+		n.quarantine[versionKey(q)] = q
 	}
 	touched := map[string]bool{}
-	for _, a := range acts {
+	for _, a := range p.acts {
 		want := a.Want
 		if a.Op != plan.Quarantined {
 			touched[want.Path] = true
 		}
 		set := func() {
 			n.idxSeq++
-			n.index[want.Path] = &entry{Info: want, Fence: fences[versionKey(want)], Seq: n.idxSeq}
+			n.setIndex(want.Path, &entry{Info: want, Fence: p.fences[versionKey(want)], Seq: n.idxSeq})
 		}
 		switch a.Op {
 		case plan.Fetch:
@@ -557,14 +572,22 @@ func (n *Node) apply() {
 			set()
 		case plan.ConflictCopy:
 			w.res.Conflicts++
-			// As node/apply.go does: rename the local file onto CopyName,
-			// replacing whatever is there (see the report: ConflictName can
-			// repeat for two losers of one device within one second).
-			n.disk[a.CopyName] = n.disk[want.Path]
+			// As node/apply.go's KeepAside does: rename the local file to
+			// CopyName, or to the first free numbered variant of it (a
+			// device losing twice on one path within one second gets the
+			// same name twice).
+			n.disk[keepAsideName(n.disk, a.CopyName)] = n.disk[want.Path]
 			n.disk[want.Path] = w.content[contentID(want)]
 			n.bytes += want.Size
 			set()
 		case plan.Record:
+			if want.Deleted {
+				// A deletion recorded over a local version that lost its
+				// right (so the plan did not see it): the file goes, its
+				// bytes stay in quarantine. Otherwise the next scan would
+				// offer the refused bytes again, forever.
+				delete(n.disk, want.Path)
+			}
 			set()
 		case plan.Quarantined:
 			n.quarantine[versionKey(want)] = want
@@ -573,26 +596,238 @@ func (n *Node) apply() {
 	}
 	// A held version that lost its right and that no plan action replaced is
 	// removed from the tree (its bytes stay in quarantine).
-	for _, p := range sortedKeys(n.index) {
-		if held[p] || touched[p] {
+	for _, path := range paths {
+		if _, ok := n.index[path]; !ok || p.held[path] || touched[path] {
 			continue
 		}
-		delete(n.index, p)
-		delete(n.disk, p)
-		w.Trace("unheld", n.ID, p)
+		n.delIndex(path)
+		delete(n.disk, path)
+		w.Trace("unheld", n.ID, path)
 	}
-	if len(acts) > 0 {
+	// The paths the plan changed stay dirty (setIndex, delIndex): what is
+	// held now is an input of the next plan, which may move them again (a
+	// local version that won only while it was held, see plan.decide).
+	if len(p.acts) > 0 {
 		n.scan() // conflict copies are new local files
 	}
 }
 
-// verdict judges e with the verdict hook, cached until the log changes.
-func (n *Node) verdict(e entry) (crdt.Verdict, error) {
-	if l := n.log.Len(); l != n.cacheLen || n.log != n.cacheLog {
-		n.cache = map[string]crdt.Verdict{}
-		n.cacheLen, n.cacheLog = l, n.log
+// planned is one plan over a set of paths: its actions, the fences of the
+// versions it may record, the paths whose local version still holds, and
+// the local versions that lost their right.
+type planned struct {
+	acts       []plan.Action
+	fences     map[string]uint64
+	held       map[string]bool
+	quarantine []store.FileInfo
+}
+
+// plan judges the local and announced versions of paths (sorted) and plans
+// them. It changes nothing.
+func (n *Node) plan(paths []string) planned {
+	p := planned{fences: map[string]uint64{}, held: map[string]bool{}}
+	var local []store.FileInfo
+	for _, path := range paths {
+		e, ok := n.index[path]
+		if !ok {
+			continue
+		}
+		v, err := n.verdict(*e)
+		if err == nil && v != crdt.VerdictAccept {
+			// The version we hold lost its right (a concurrent denial reached
+			// us): keep it aside and let the plan pick among the others.
+			if !e.Info.Deleted {
+				p.quarantine = append(p.quarantine, e.Info)
+			}
+			continue
+		}
+		local = append(local, e.Info)
+		p.held[path] = true
 	}
-	k := versionKey(e.Info) + strconv.FormatUint(e.Fence, 10)
+	var remote []plan.Candidate
+	seen := map[string]bool{}
+	for _, pid := range sortedIntKeys(n.remote) {
+		view := n.remote[pid]
+		for _, path := range paths {
+			e, ok := view[path]
+			if !ok {
+				continue
+			}
+			k := versionKey(e.Info)
+			if seen[k] {
+				continue // the same version announced by several peers
+			}
+			v, err := n.verdict(e)
+			if err != nil {
+				continue // heads not here yet: judged when the ops arrive
+			}
+			seen[k] = true
+			remote = append(remote, plan.Candidate{Version: e.Info, Verdict: toPlanVerdict(v)})
+			p.fences[k] = e.Fence
+		}
+	}
+	p.acts = n.w.hooks.Plan(plan.Config{Local: store.DeviceID(n.dev), ShortID: shortID}, local, remote)
+	return p
+}
+
+// sweepVerdicts: after the log changed in a way that can turn a verdict
+// (crdt.Log.VerdictGeneration), every known version is judged again, and
+// the paths where a verdict changed are marked dirty. After other log
+// changes only the versions whose heads were missing are judged again.
+func (n *Node) sweepVerdicts() {
+	gen, l := n.log.VerdictGeneration(), n.log.Len()
+	if n.log == n.sweptLog && gen == n.sweptGen && l == n.sweptLen {
+		return
+	}
+	all := n.log != n.sweptLog || gen != n.sweptGen
+	n.sweptLog, n.sweptGen, n.sweptLen = n.log, gen, l
+	if n.judged == nil {
+		n.judged = map[vfKey]int8{}
+	}
+	judge := func(e entry) {
+		k := vfKey{e.Info.Author, e.Info.Seq, e.Fence}
+		old, ok := n.judged[k]
+		if ok && old >= 0 && !all {
+			return // judged, and nothing that can turn it happened
+		}
+		v, err := n.verdict(e)
+		j := int8(v)
+		if err != nil {
+			j = -1
+		}
+		if !ok || old != j {
+			n.judged[k] = j
+			n.markDirty(e.Info.Path)
+		}
+	}
+	for _, e := range n.index {
+		judge(*e)
+	}
+	for _, view := range n.remote {
+		for _, e := range view {
+			// A version our held one has seen cannot win, lose or be a
+			// head here, whatever its verdict: only its quarantine
+			// bookkeeping would change, and that waits for the path's
+			// next plan (which judges every candidate afresh).
+			if l, ok := n.index[e.Info.Path]; ok && !n.dirty[e.Info.Path] {
+				if c := l.Info.Version.Compare(e.Info.Version); c == store.Newer || c == store.Equal {
+					continue
+				}
+			}
+			judge(e)
+		}
+	}
+}
+
+// checkIncremental makes every apply also plan every path and compare: the
+// paths left out must yield no action but idempotent quarantines, and the
+// planned ones the same actions. Tests switch it on.
+var checkIncremental = false
+
+func (n *Node) checkAgainstFull(inc planned) {
+	full := n.plan(n.sortedIndexAndRemotePaths())
+	key := func(a plan.Action) string {
+		return fmt.Sprintf("%v|%s|%x|%s|%s", a.Op, a.Want.Path, versionKey(a.Want), a.From, a.CopyName)
+	}
+	var a, b []string
+	for _, x := range full.acts {
+		if x.Op != plan.Quarantined {
+			a = append(a, key(x))
+		}
+	}
+	for _, x := range inc.acts {
+		if x.Op != plan.Quarantined {
+			b = append(b, key(x))
+		}
+	}
+	if !slices.Equal(a, b) {
+		n.w.violate("harness", "%s: incremental plan %v differs from the full plan %v", n, b, a)
+	}
+}
+
+func (n *Node) sortedIndexAndRemotePaths() []string {
+	all := map[string]bool{}
+	for p := range n.index {
+		all[p] = true
+	}
+	for _, view := range n.remote {
+		for p := range view {
+			all[p] = true
+		}
+	}
+	return sortedKeys(all)
+}
+
+func (n *Node) markDirty(path string) {
+	if n.dirty == nil {
+		n.dirty = map[string]bool{}
+	}
+	n.dirty[path] = true
+}
+
+// setIndex records e for path and marks the path for the next plan.
+func (n *Node) setIndex(path string, e *entry) {
+	if _, ok := n.index[path]; !ok {
+		n.indexKeys = nil
+	}
+	n.index[path] = e
+	n.markDirty(path)
+}
+
+func (n *Node) delIndex(path string) {
+	if _, ok := n.index[path]; ok {
+		n.indexKeys = nil
+		delete(n.index, path)
+		n.markDirty(path)
+	}
+}
+
+// sortedIndex is sortedKeys(n.index), kept until a path comes or goes.
+func (n *Node) sortedIndex() []string {
+	if n.indexKeys == nil {
+		n.indexKeys = sortedKeys(n.index)
+	}
+	return n.indexKeys
+}
+
+// maxConflictSuffix is node.MaxConflictSuffix: how many numbered variants
+// of a conflict-copy name KeepAside tries.
+const maxConflictSuffix = 1000
+
+// keepAsideName is the name node.Applier.KeepAside gives a conflict copy:
+// name if free, else name-2, name-3... before the extension.
+func keepAsideName(disk map[string][]byte, name string) string {
+	for k := 1; k <= maxConflictSuffix; k++ {
+		cand := name
+		if k > 1 {
+			dir, base := path.Split(name)
+			ext := path.Ext(base)
+			if ext == base {
+				ext = ""
+			}
+			cand = fmt.Sprintf("%s%s-%d%s", dir, strings.TrimSuffix(base, ext), k, ext)
+		}
+		if _, busy := disk[cand]; !busy {
+			return cand
+		}
+	}
+	return name // KeepAside would fail here; a thousand copies of one path never happen in a run
+}
+
+// vfKey names a version (author, sequence) with the fence it carries.
+type vfKey struct {
+	author     store.DeviceID
+	seq, fence uint64
+}
+
+// verdict judges e with the verdict hook, cached while the log's
+// VerdictGeneration stays.
+func (n *Node) verdict(e entry) (crdt.Verdict, error) {
+	if g := n.log.VerdictGeneration(); g != n.cacheGen || n.log != n.cacheLog || n.cache == nil {
+		n.cache = map[vfKey]crdt.Verdict{}
+		n.cacheGen, n.cacheLog = g, n.log
+	}
+	k := vfKey{e.Info.Author, e.Info.Seq, e.Fence}
 	if v, ok := n.cache[k]; ok {
 		return v, nil
 	}
@@ -668,10 +903,11 @@ func (n *Node) crash() {
 	n.undo = map[string]*[]byte{}
 	n.remote = map[int]map[string]entry{}
 	n.recvSeq = map[int]uint64{}
-	n.withheld = map[int]map[string]bool{}
+	n.withheld = map[int]map[string]uint64{}
 	n.peerHeads = map[int][]cid.Cid{}
 	n.scanAt = 0
 	n.applyAt = 0
+	n.mailbox = nil // a relay keeps its mailbox in memory
 }
 
 func (n *Node) restart() {

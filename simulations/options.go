@@ -48,6 +48,7 @@ type Options struct {
 	Seed     uint64
 	Nodes    int // devices, adversaries and spare (invitable) ones included
 	Spares   int // devices that start outside the folder and may be invited
+	Relays   int // devices outside the folder that relay sealed messages; > 0: members have no direct links
 	Ops      int
 	Paths    int // distinct file names the workload uses
 	Mix      Mix
@@ -81,7 +82,7 @@ func (o *Options) derive(r *rand.Rand) {
 // String lists every option, one per line (printed with a failure).
 func (o Options) String() string {
 	var b strings.Builder
-	fmt.Fprintf(&b, "scenario=%s seed=%d nodes=%d spares=%d ops=%d paths=%d\n", o.Scenario, o.Seed, o.Nodes, o.Spares, o.Ops, o.Paths)
+	fmt.Fprintf(&b, "scenario=%s seed=%d nodes=%d spares=%d relays=%d ops=%d paths=%d\n", o.Scenario, o.Seed, o.Nodes, o.Spares, o.Relays, o.Ops, o.Paths)
 	fmt.Fprintf(&b, "mix=%+v\n", o.Mix)
 	fmt.Fprintf(&b, "faults=%+v\n", o.Faults)
 	fmt.Fprintf(&b, "workload=%dms quiesce=%dms sync-every=%dms fanout=%d latency=%dms jitter=%dms loss=%.4f dup=%.4f witnesses=%d",

@@ -170,3 +170,61 @@ func TestWriteSVG(t *testing.T) {
 		t.Fatal("faults missing from the timeline")
 	}
 }
+
+// TestIncrementalPlanMatchesFull: with checkIncremental on, every apply
+// also plans every path; the incremental plan must give the same actions
+// (the paths it leaves out are in sync).
+func TestIncrementalPlanMatchesFull(t *testing.T) {
+	checkIncremental = true
+	defer func() { checkIncremental = false }()
+	locks := func(seed uint64) Options {
+		o := editStorm(seed)
+		o.Nodes, o.Witnesses, o.Mix = 6, 3, Mix{Edit: 6, Lock: 6, Delete: 1, Rename: 1}
+		return o
+	}
+	team := func(seed uint64) Options {
+		o := adversarial(seed)
+		o.Nodes, o.Ops, o.Paths, o.Faults = 10, 400, 12, Faults{Partitions: true, Loss: 0.05, Reorder: true}
+		o.Mix = Mix{Edit: 30, Delete: 4, Rename: 3, CaseRename: 1, Grant: 4, Revoke: 3, Restrict: 2}
+		return o
+	}
+	for seed := uint64(1); seed <= 3; seed++ {
+		for _, o := range []Options{editStorm(seed), adversarial(seed), locks(seed), team(seed)} {
+			if r := run(t, o, Hooks{}); !r.OK() {
+				t.Fatalf("incremental planning differs or breaks an invariant:\n%s", report(r))
+			}
+		}
+	}
+}
+
+// relayed: members linked only through relays, which must see no path.
+func relayed(seed uint64) Options {
+	return Options{
+		Scenario: "test-relayed", Seed: seed, Nodes: 7, Relays: 2, Ops: 120, Paths: 6,
+		Mix:        Mix{Edit: 10, Delete: 2, Rename: 2, Restrict: 1},
+		Faults:     Faults{Churn: true, Loss: 0.05, Reorder: true},
+		WorkloadMs: 60_000, QuiesceMs: 120_000, SyncEveryMs: 1_000, Fanout: 2,
+	}
+}
+
+// TestRelayedConverges: through relays alone (stored and forwarded while
+// members are away) the members converge, and relays carry real traffic.
+func TestRelayedConverges(t *testing.T) {
+	for seed := uint64(1); seed <= 3; seed++ {
+		r := run(t, relayed(seed), Hooks{})
+		if !r.OK() || !r.Converged {
+			t.Fatalf("relayed run fails:\n%s", report(r))
+		}
+		// Every hop has a relay at one end, so the relays' bytes (sent plus
+		// received) come to about all the bytes moved.
+		if relays := r.BytesPerNode[5] + r.BytesPerNode[6]; relays < r.Bytes*9/10 || r.Bytes == 0 {
+			t.Fatalf("seed %d: the relays (n5, n6) moved %d and %d of %d bytes", seed, r.BytesPerNode[5], r.BytesPerNode[6], r.Bytes)
+		}
+	}
+}
+
+// A relay handed plaintext (sealing switched off) sees paths.
+func TestPlaintextRelayIsCaught(t *testing.T) {
+	plain := func(_ [32]byte, _ uint64, b []byte) []byte { return b }
+	caught(t, relayed, Hooks{Seal: plain}, "relay-privacy")
+}

@@ -154,7 +154,7 @@ func (w *World) randomManager() *Node {
 
 func (w *World) randomMember() *Node {
 	n := w.Nodes[2+w.Rand.IntN(len(w.Nodes)-2)]
-	if !n.Honest || n.Spare {
+	if !n.Honest || n.Spare || n.Relay {
 		return nil
 	}
 	return n

@@ -30,6 +30,8 @@ type Hooks struct {
 	Verdict func(l *crdt.Log, author store.DeviceID, heads []cid.Cid, path string, fence uint64) (crdt.Verdict, error)
 	// MayRead is the sender's filter for index entries (device, path).
 	MayRead func(l *crdt.Log, dev store.DeviceID, path string) bool
+	// Seal encrypts a relayed message for its recipient (relay.go's seal).
+	Seal func(key [32]byte, nonce uint64, plain []byte) []byte
 }
 
 func (h *Hooks) fill() {
@@ -42,11 +44,14 @@ func (h *Hooks) fill() {
 	if h.MayRead == nil {
 		h.MayRead = mayRead
 	}
+	if h.Seal == nil {
+		h.Seal = seal
+	}
 }
 
 // Violation is one broken invariant.
 type Violation struct {
-	Invariant string // convergence, lost-version, forged-op, forged-version, privacy, lock, invite, equivocation, store
+	Invariant string // convergence, lost-version, forged-op, forged-version, privacy, relay-privacy, lock, invite, equivocation, store, harness
 	AtMs      int64
 	Detail    string
 }
@@ -143,6 +148,9 @@ type World struct {
 	reg      registry
 	res      Result
 	lockSeen map[string]crdt.LockID // path|fence -> the grant seen first
+
+	pathNames [][]byte // what relays must never see (relay.go)
+	sealed    uint64   // relayed messages sealed so far (the nonce)
 }
 
 // registry is the oracle: what the harness knows happened.
@@ -173,7 +181,7 @@ func versionKey(fi store.FileInfo) string {
 // workload with At and the World's helpers before Run.
 func NewWorld(opt Options, hooks Hooks) (*World, error) {
 	if opt.Nodes < 2 || opt.Nodes > MaxNodes || opt.Ops < 0 || opt.Ops > MaxOps || opt.Paths < 1 ||
-		opt.Spares+opt.Faults.Adversaries >= opt.Nodes || opt.WorkloadMs <= 0 || opt.QuiesceMs <= 0 ||
+		opt.Relays < 0 || opt.Spares+opt.Faults.Adversaries+opt.Relays >= opt.Nodes || opt.WorkloadMs <= 0 || opt.QuiesceMs <= 0 ||
 		opt.SyncEveryMs <= 0 || opt.Fanout < 1 {
 		return nil, fmt.Errorf("%w: %s", ErrBadOptions, opt.String())
 	}
@@ -196,6 +204,7 @@ func NewWorld(opt Options, hooks Hooks) (*World, error) {
 	w.res.Options = w.Opt
 	w.res.ConvergeMs = -1
 	w.side = make([]int, opt.Nodes)
+	w.initPathNames()
 	if err := w.setup(); err != nil {
 		return nil, err
 	}

@@ -5,8 +5,10 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"runtime/debug"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/spf13/cobra"
 
@@ -31,7 +33,18 @@ type simOptions struct {
 	list     bool
 	report   string
 	trace    string
+	ops      int
+	ci       bool
+	jobs     int
 }
+
+// simMaxJobs bounds --jobs (seeds run at once, one goroutine each).
+const simMaxJobs = 64
+
+// simGCPercent is the garbage collector target while simulating: a seed's
+// heap is small and short-lived, and the default (100) spends about a third
+// of the CPU in the collector. GOGC in the environment still wins.
+const simGCPercent = 400
 
 func newSimCommand() *cobra.Command {
 	var o simOptions
@@ -57,6 +70,9 @@ a failing seed, its options and the exact command that replays it.`,
 	f.BoolVar(&o.list, "list", false, "list the scenarios and exit")
 	f.StringVar(&o.report, "report", "", "write an SVG report of the first seed (plots of convergence, bytes per device, faults)")
 	f.StringVar(&o.trace, "trace", "", "write the first seed's event-by-event trace to this file")
+	f.IntVar(&o.ops, "ops", 0, "workload operations (0: the scenario's default)")
+	f.BoolVar(&o.ci, "ci", false, "run at the scenario's CI size (the one go test uses), unless --nodes/--ops say otherwise")
+	f.IntVar(&o.jobs, "jobs", 1, fmt.Sprintf("seeds to run at once (at most %d); results are reported in seed order", simMaxJobs))
 	cmd.AddCommand(newSimRealCommand()) // the real-stack tier, cmd_sim_real.go
 	return cmd
 }
@@ -75,13 +91,34 @@ func runSim(out io.Writer, o simOptions) error {
 	if o.long {
 		o.seeds = simLongSeeds
 	}
-	if o.seeds < 1 || o.nodes < 0 || o.nodes > simulations.MaxNodes {
-		return usageError{fmt.Errorf("--seeds must be at least 1 and --nodes at most %d", simulations.MaxNodes)}
+	if o.seeds < 1 || o.nodes < 0 || o.nodes > simulations.MaxNodes || o.ops < 0 || o.ops > simulations.MaxOps || o.jobs < 1 || o.jobs > simMaxJobs {
+		return usageError{fmt.Errorf("--seeds must be at least 1, --nodes at most %d, --ops at most %d, --jobs 1..%d",
+			simulations.MaxNodes, simulations.MaxOps, simMaxJobs)}
 	}
-	nodes := o.nodes
+	size := scenarios.Size{Nodes: o.nodes, Ops: o.ops}
+	if o.ci {
+		size = s.CI
+		if o.nodes > 0 {
+			size.Nodes = o.nodes
+		}
+		if o.ops > 0 {
+			size.Ops = o.ops
+		}
+	}
+	nodes := size.Nodes
 	if nodes == 0 {
 		nodes = s.Nodes
 	}
+	size.Nodes = nodes
+	if os.Getenv("GOGC") == "" {
+		defer debug.SetGCPercent(debug.SetGCPercent(simGCPercent))
+	}
+	replay := fmt.Sprintf("meshfold sim --scenario %s --nodes %d", s.Name, nodes)
+	if size.Ops > 0 {
+		replay += fmt.Sprintf(" --ops %d", size.Ops)
+	}
+	start, cpu0 := time.Now(), cpuTime()
+	results := runSeeds(s, size, o)
 	var (
 		conv         []int64
 		changes      int
@@ -95,23 +132,11 @@ func runSim(out io.Writer, o simOptions) error {
 	)
 	for i := 0; i < o.seeds; i++ {
 		seed := o.seed + uint64(i)
-		var trace io.Writer
-		var traceFile *os.File
-		if i == 0 && o.trace != "" {
-			if traceFile, err = os.Create(o.trace); err != nil {
-				return fmt.Errorf("trace: %w", err)
-			}
-			trace = traceFile
+		res := <-results[i]
+		if res.err != nil {
+			return res.err
 		}
-		r, err := scenarios.RunTraced(s, scenarios.Size{Nodes: nodes}, seed, simulations.Hooks{}, trace)
-		if traceFile != nil {
-			if cerr := traceFile.Close(); cerr != nil && err == nil {
-				err = fmt.Errorf("trace: %w", cerr)
-			}
-		}
-		if err != nil {
-			return usageError{err}
-		}
+		r := res.r
 		if i == 0 {
 			firstOpts = r.Options.String()
 			if o.report != "" {
@@ -144,7 +169,7 @@ func runSim(out io.Writer, o simOptions) error {
 				fmt.Fprintf(out, "  %s\n", v)
 			}
 			fmt.Fprintf(out, "  options:\n    %s\n", strings.ReplaceAll(r.Options.String(), "\n", "\n    "))
-			fmt.Fprintf(out, "  replay: meshfold sim --scenario %s --nodes %d --seed %d\n", s.Name, nodes, seed)
+			fmt.Fprintf(out, "  replay: %s --seed %d\n", replay, seed)
 		} else if o.seeds == 1 {
 			fmt.Fprintf(out, "seed %d trace %x\n", seed, r.TraceHash[:8])
 		}
@@ -165,7 +190,9 @@ func runSim(out io.Writer, o simOptions) error {
 			float64(msgs)/float64(changes), float64(bytes)/float64(changes), changes, msgs, bytes)
 	}
 	fmt.Fprintf(out, "conflict copies made: %d; adversary attacks (forged ops and versions): %d\n", conflicts, attacks)
-	for _, inv := range []string{"convergence", "lost-version", "forged-op", "forged-version", "privacy", "lock", "invite", "equivocation", "store"} {
+	wall, cpu := time.Since(start).Seconds(), cpuTime()-cpu0
+	fmt.Fprintf(out, "time: %.1f s wall, %.1f CPU-s (%.2f CPU-s per seed, %d at once)\n", wall, cpu, cpu/float64(o.seeds), o.jobs)
+	for _, inv := range []string{"convergence", "lost-version", "forged-op", "forged-version", "privacy", "relay-privacy", "lock", "invite", "equivocation", "store", "harness"} {
 		verdict := "ok"
 		if byInv[inv] > 0 {
 			verdict = fmt.Sprintf("VIOLATED %d times", byInv[inv])
@@ -176,6 +203,58 @@ func runSim(out io.Writer, o simOptions) error {
 		return fmt.Errorf("%w: %d of %d seeds (first: %d)", errSimFailed, len(failed), o.seeds, failed[0])
 	}
 	return nil
+}
+
+type seedResult struct {
+	r   *simulations.Result
+	err error
+}
+
+// runSeeds starts the seeds on o.jobs workers (each world is one goroutine
+// with no shared state); the i-th channel delivers seed o.seed+i's result
+// once.
+func runSeeds(s scenarios.Scenario, size scenarios.Size, o simOptions) []chan seedResult {
+	out := make([]chan seedResult, o.seeds)
+	for i := range out {
+		out[i] = make(chan seedResult, 1)
+	}
+	next := make(chan int)
+	go func() {
+		for i := 0; i < o.seeds; i++ {
+			next <- i
+		}
+		close(next)
+	}()
+	for j := 0; j < o.jobs; j++ {
+		go func() {
+			for i := range next {
+				out[i] <- runSeed(s, size, o, i)
+			}
+		}()
+	}
+	return out
+}
+
+func runSeed(s scenarios.Scenario, size scenarios.Size, o simOptions, i int) seedResult {
+	var trace io.Writer
+	var traceFile *os.File
+	if i == 0 && o.trace != "" {
+		f, err := os.Create(o.trace)
+		if err != nil {
+			return seedResult{err: fmt.Errorf("trace: %w", err)}
+		}
+		traceFile, trace = f, f
+	}
+	r, err := scenarios.RunTraced(s, size, o.seed+uint64(i), simulations.Hooks{}, trace)
+	if traceFile != nil {
+		if cerr := traceFile.Close(); cerr != nil && err == nil {
+			err = fmt.Errorf("trace: %w", cerr)
+		}
+	}
+	if err != nil {
+		return seedResult{err: usageError{err}}
+	}
+	return seedResult{r: r}
 }
 
 func writeSimReport(path string, r *simulations.Result) error {

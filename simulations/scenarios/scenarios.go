@@ -125,6 +125,19 @@ var All = []Scenario{
 			return o
 		},
 	},
+	{
+		Name:  "relay-only-blind-relays",
+		Doc:   "Members have no direct links and reach each other only through three relays outside the folder that store sealed messages for absent members and forward them, under churn, partitions, loss and reordering: members converge, and no relay is ever handed a byte of a path.",
+		Nodes: 15,
+		CI:    Size{Ops: 120},
+		Shape: func(n int) simulations.Options {
+			o := base(n, 600)
+			o.Relays = 3
+			o.Mix = simulations.Mix{Edit: 12, Delete: 2, Rename: 2, CaseRename: 1, Grant: 1, Revoke: 1, Restrict: 1}
+			o.Faults = simulations.Faults{Churn: true, Partitions: true, Loss: 0.05, Dup: 0.05, Reorder: true}
+			return o
+		},
+	},
 }
 
 func base(nodes, ops int) simulations.Options {

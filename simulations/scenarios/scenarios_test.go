@@ -58,7 +58,7 @@ func TestScenarios(t *testing.T) {
 
 // BenchmarkTeamSeed is one seed of the 20-device team scenario at its CI
 // size (the full 2,000-operation size is `meshfold sim --scenario
-// team-restricted-revocations`, about 90 CPU-s per seed at this commit).
+// team-restricted-revocations`; BENCHMARKS.md, "Simulation", has its cost).
 func BenchmarkTeamSeed(b *testing.B) {
 	s, err := Get("team-restricted-revocations")
 	if err != nil {
