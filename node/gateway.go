@@ -350,6 +350,12 @@ func (s *funcSink) Write(p []byte) (int, error) {
 // download sends the file: from this node's replica when it holds the
 // folder, else relayed from a member device.
 func (g *Gateway) download(w http.ResponseWriter, r *http.Request) {
+	if r.Method == http.MethodHead {
+		// A HEAD would run the download with the body discarded, and count it.
+		w.Header().Set("Allow", "GET, POST")
+		g.fail(w, r, http.StatusMethodNotAllowed, errors.New("use GET or POST to download"))
+		return
+	}
 	tok, err := g.token(r)
 	if err != nil {
 		g.fail(w, r, http.StatusNotFound, err)

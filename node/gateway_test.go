@@ -105,6 +105,9 @@ func TestGatewayRefusals(t *testing.T) {
 	}
 
 	open := mk(LinkOptions{MaxDownloads: 1})
+	if head := fetch(t, "HEAD", srv.URL+"/l/"+open.Token+"/file", "", nil); head.code != 405 {
+		t.Fatalf("HEAD of the file: %d (a HEAD must not use up a download)", head.code)
+	}
 	page := fetch(t, "GET", srv.URL+"/l/"+open.Token, "", nil)
 	check("page", page, 200, "report.bin")
 	check("page size", page, 200, "600.0 KiB")
