@@ -15,6 +15,7 @@ import (
 	"sync"
 	"time"
 
+	relayv2 "github.com/libp2p/go-libp2p/p2p/protocol/circuitv2/relay"
 	"github.com/prometheus/client_golang/prometheus"
 	"golang.org/x/time/rate"
 
@@ -506,3 +507,11 @@ input{font-size:1rem;padding:.4rem;width:100%;box-sizing:border-box;margin:.5rem
 <button type="submit">Download</button></form>{{end}}
 </div><p><small>Shared with meshfold.</small></p></body></html>
 `))
+
+// registerRelayMetrics adds the circuit relay service's metrics
+// (libp2p_relaysvc_*: relay status, reservations, relayed connections and
+// bytes) to a relay's registry. libp2p keeps them in collectors of its own
+// package, which every relay host in the process updates.
+func registerRelayMetrics(reg prometheus.Registerer) {
+	relayv2.NewMetricsTracer(relayv2.WithRegisterer(reg))
+}

@@ -96,6 +96,9 @@ func newNodeMetrics(n *Node) *nodeMetrics {
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 	)
+	if n.cfg.RelayService {
+		registerRelayMetrics(reg) // gateway.go
+	}
 	m.handler = promhttp.HandlerFor(reg, promhttp.HandlerOpts{ErrorHandling: promhttp.ContinueOnError})
 	return m
 }

@@ -93,4 +93,7 @@ func TestE2ERelayGatewayWitness(t *testing.T) {
 		!strings.Contains(body, `meshfold_gateway_requests_total{code="410"} 1`) || !strings.Contains(body, "meshfold_gateway_sent_bytes_total 16") {
 		t.Fatalf("metrics: %d, gateway lines missing", code)
 	}
+	if _, body := httpGet(t, "http://"+metrics+node.MetricsPath); !strings.Contains(body, "libp2p_relaysvc_status 1") {
+		t.Fatal("metrics: no relay service status")
+	}
 }
