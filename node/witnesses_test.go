@@ -96,3 +96,27 @@ func TestRelayWitness(t *testing.T) {
 	os.WriteFile(filepath.Join(dirB, "notes.txt"), []byte("edited while the lock is pending"), 0o644)
 	eventually(t, "the edit on a", fileIs(dirA, "notes.txt", []byte("edited while the lock is pending")))
 }
+
+// TestInvitedRelayWitness: a relay that joined by invitation, as a viewer of
+// its own user, is a witness too once an owner declares it.
+func TestInvitedRelayWitness(t *testing.T) {
+	a := testNode(t, "a")
+	r := testNode(t, "relay", a.AddrInfo())
+	dirA := t.TempDir()
+	os.WriteFile(filepath.Join(dirA, "doc.txt"), []byte("doc"), 0o644)
+	fa, err := a.CreateFolder(dirA, "shared")
+	if err != nil {
+		t.Fatal(err)
+	}
+	fr := share(t, a, fa, r, crdt.RoleViewer, t.TempDir())
+	eventually(t, "doc.txt on the relay", fileIs(fr.root, "doc.txt", []byte("doc")))
+	if _, err := fa.DeclareWitnesses([]string{r.ID().String()}); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	li, err := a.Lock(ctx, filepath.Join(dirA, "doc.txt"), 0)
+	if err != nil || li.State != LockGranted || li.Acks != 1 {
+		t.Fatalf("lock witnessed by an invited relay: %+v %v", li, err)
+	}
+}
