@@ -21,6 +21,7 @@ var durationBuckets = prometheus.ExponentialBuckets(0.001, 4, 10)
 // nodeMetrics are the node's Prometheus metrics, in a registry of its own
 // (several nodes may run in one test process).
 type nodeMetrics struct {
+	reg              *prometheus.Registry // parts started later (the link gateway) add theirs
 	handler          http.Handler
 	scan             prometheus.Histogram
 	pull             prometheus.Histogram
@@ -32,6 +33,7 @@ type nodeMetrics struct {
 func newNodeMetrics(n *Node) *nodeMetrics {
 	reg := prometheus.NewRegistry()
 	m := &nodeMetrics{
+		reg: reg,
 		scan: prometheus.NewHistogram(prometheus.HistogramOpts{
 			Name: "meshfold_scan_duration_seconds", Help: "Duration of folder scans (full and incremental).", Buckets: durationBuckets,
 		}),
@@ -94,6 +96,13 @@ func newNodeMetrics(n *Node) *nodeMetrics {
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 	)
+	if n.cfg.RelayService {
+		registerRelayMetrics(reg) // gateway.go
+	}
 	m.handler = promhttp.HandlerFor(reg, promhttp.HandlerOpts{ErrorHandling: promhttp.ContinueOnError})
 	return m
 }
+
+// MetricsHandler serves the node's Prometheus metrics (what the control API
+// serves at MetricsPath), for a relay's separate --metrics listener.
+func (n *Node) MetricsHandler() http.Handler { return n.metrics.handler }

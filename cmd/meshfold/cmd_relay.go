@@ -4,6 +4,8 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"net"
+	"net/http"
 	"path/filepath"
 	"time"
 
@@ -21,6 +23,8 @@ type relayOptions struct {
 	announce  []string
 	peers     []string
 	api       string
+	gateway   string
+	metrics   string
 	logFormat string
 	logLevel  string
 	duration  time.Duration
@@ -54,9 +58,20 @@ A relayed connection that reaches a limit is reset; devices open a new one,
 and move bulk transfers to a direct connection when hole punching succeeds.
 
 The relay keeps an always-on replica of the folders it is added to: use
-'meshfold join <key> <dir> --home <relay home>' while it runs.`,
+'meshfold join <key> <dir> --home <relay home>' while it runs, or make it a
+device of your user ('meshfold device add' / 'meshfold device link'). A folder
+owner makes it a lock witness with 'meshfold witnesses <folder> <relay ID>'.
+
+--gateway ADDR (off by default) serves share links over HTTP: a browser opens
+http://ADDR/l/<token>; curl downloads with
+  curl --fail-with-body -OJ http://ADDR/l/<token>/file
+  curl --fail-with-body -OJ --data-urlencode password=SECRET http://ADDR/l/<token>/file
+Each client address gets %d requests at once, then %d per second.
+
+Metrics (Prometheus) are on the control API at /metrics (loopback), and on
+--metrics ADDR for a scraper on another host.`,
 			node.RelayMaxReservations, node.RelayReservationTTL, node.RelayMaxCircuits,
-			node.RelayCircuitDuration, node.RelayCircuitData>>20),
+			node.RelayCircuitDuration, node.RelayCircuitData>>20, node.GatewayBurst, node.GatewayRate),
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			return runRelay(cmd.Context(), opts, cmd.OutOrStdout(), cmd.ErrOrStderr())
@@ -69,6 +84,8 @@ The relay keeps an always-on replica of the folders it is added to: use
 	cmd.Flags().DurationVar(&opts.duration, "circuit-duration", node.RelayCircuitDuration, "how long one relayed connection may last")
 	cmd.Flags().Int64Var(&opts.mib, "circuit-mib", node.RelayCircuitData>>20, "MiB one relayed connection may carry in each direction")
 	cmd.Flags().StringVar(&opts.api, "api", "127.0.0.1:0", "loopback address of the control API")
+	cmd.Flags().StringVar(&opts.gateway, "gateway", "", "address to serve share links over HTTP on, e.g. :8080 (off when empty)")
+	cmd.Flags().StringVar(&opts.metrics, "metrics", "", "address to serve Prometheus metrics on (besides the control API), e.g. :9100")
 	cmd.Flags().StringVar(&opts.logFormat, "log-format", "", "text or json (default: text on a terminal, json otherwise)")
 	cmd.Flags().StringVar(&opts.logLevel, "log-level", "info", "debug, info, warn or error")
 	return cmd
@@ -126,6 +143,22 @@ func runRelay(ctx context.Context, opts relayOptions, out, errOut io.Writer) err
 		return err
 	}
 	defer api.Close()
+	if opts.gateway != "" {
+		gw, err := n.StartGateway(opts.gateway)
+		if err != nil {
+			return err
+		}
+		defer gw.Close()
+		fmt.Fprintf(out, "Link gateway at http://%s/l/<token>\n", gw.Addr())
+	}
+	if opts.metrics != "" {
+		ms, err := startMetrics(opts.metrics, n)
+		if err != nil {
+			return err
+		}
+		defer ms.Close()
+		fmt.Fprintf(out, "Metrics at http://%s%s\n", ms.Addr, node.MetricsPath)
+	}
 	for _, a := range n.Host().Addrs() {
 		fmt.Fprintf(out, "Relaying at %s/p2p/%s\n", a, n.ID())
 	}
@@ -135,4 +168,28 @@ func runRelay(ctx context.Context, opts relayOptions, out, errOut io.Writer) err
 	<-ctx.Done()
 	fmt.Fprintln(out, "Stopping.")
 	return nil
+}
+
+// metricsServer serves the node's metrics alone on an address of its own.
+type metricsServer struct {
+	Addr string
+	srv  *http.Server
+}
+
+func startMetrics(addr string, n *node.Node) (*metricsServer, error) {
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return nil, fmt.Errorf("--metrics: %w", err)
+	}
+	mux := http.NewServeMux()
+	mux.Handle("GET "+node.MetricsPath, n.MetricsHandler())
+	srv := &http.Server{Handler: mux, ReadHeaderTimeout: node.GatewayHeaderTimeout}
+	go srv.Serve(ln)
+	return &metricsServer{Addr: ln.Addr().String(), srv: srv}, nil
+}
+
+func (m *metricsServer) Close() error {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	return m.srv.Shutdown(ctx)
 }

@@ -4,12 +4,14 @@
 # devices behind their own NAT routers, and a LAN pair that only has mDNS.
 #
 # Usage (root, Linux, with ip, iptables and jq):
-#   tests/netns/netns.sh [all]        checks 1-3 and the throughput figures
+#   tests/netns/netns.sh [all]        checks 1-5 and the throughput figures
 #   tests/netns/netns.sh lan          check 1: LAN pair by mDNS alone
 #   tests/netns/netns.sh nat          check 2a: relay, hole punch to direct, sync
 #   tests/netns/netns.sh blocked      check 2b: hole punching blocked, sync over the relay
 #   tests/netns/netns.sh limits       check 2c: a file 4x a relay's circuit limit still syncs
 #   tests/netns/netns.sh offline      check 3: catch up from the relay replica
+#   tests/netns/netns.sh locks        check 4: lock with the relay witness up (granted) and down (pending)
+#   tests/netns/netns.sh gateway      checks 4 and 5: then share links through the relay's HTTP gateway
 #   tests/netns/netns.sh autonat      time to a relay slot when AutoNAT decides (no --relay-always)
 #   tests/netns/netns.sh loop [N]     hole-punch success fraction over N runs (default 20)
 # Environment:
@@ -30,8 +32,10 @@
 #   h2     10.2.0.2 behind nat2             device
 #   lan    bridge 192.168.77.0/24; l1 .2, l2 .3: the mDNS pair
 #
-# Checks 4 (lock witness) and 5 (link gateway) slot in as check_locks and
-# check_gateway functions once locks and links exist; they are not faked here.
+# Checks 4 and 5 use a second relay, "relaywit" (172.32.0.1 port 22300,
+# gateway on :8080, metrics on :9100), linked as a device of h1's user: it is
+# the pair's relay, a replica of their folder, the lock witness and the link
+# gateway.
 set -euo pipefail
 
 MODE=${1:-all}
@@ -490,6 +494,100 @@ loop_punch() {
   fi
 }
 
+# ---------------------------------------------------------------- checks 4, 5
+WIT_PORT=22300 GW="172.32.0.1:8080" METRICS="172.32.0.1:9100"
+start_witness() {
+  start relaywit "${P}relay" --listen "/ip4/0.0.0.0/tcp/$WIT_PORT" --listen "/ip4/0.0.0.0/udp/$WIT_PORT/quic-v1" \
+    --announce "/ip4/172.32.0.1/tcp/$WIT_PORT" --announce "/ip4/172.32.0.1/udp/$WIT_PORT/quic-v1" \
+    --gateway "$GW" --metrics "$METRICS"
+}
+# file_mode_readonly PATH: no write bit (root ignores modes, so test -w cannot tell).
+file_readonly() { [ $((0$(stat -c %a "$1") & 0222)) -eq 0 ]; }
+witness_known() { cli "$1" witnesses "$FOLDER" --json | jq -e --arg w "$WIT_ID" '.witnesses | map(.device) == [$w]'; }
+wit_has() { [ -n "$(find "$WORK/dir-wit" -name "$1" 2>/dev/null)" ]; }
+
+WIT_ID=""
+check_locks() {
+  say "check 4: the relay as an always-on replica and lock witness"
+  start_witness
+  WIT_ID=$(device_id relaywit)
+  PAIR_RELAY_FLAGS=$(relay_flags "$WIT_ID" "$WIT_PORT") nat_pair wit --relay-always
+  echo "second file" >"$DIRA/second.txt"
+  wait_until "$B to get second.txt" 60 same_file "$DIRA/second.txt" "$DIRB/second.txt"
+  # The relay becomes a device of h1's user and syncs the folder.
+  local key rep li
+  key=$(cli "$A" device add "$WIT_ID" --json | jq -r .key)
+  mkdir -p "$WORK/dir-wit"
+  cli relaywit device link "$key" "$WORK/dir-wit" >/dev/null
+  wait_until "the relay to get second.txt as a device of h1's user" 60 wit_has second.txt
+  rep=$(cli "$A" witnesses "$FOLDER" "$WIT_ID" --json)
+  [ "$(jq -r .quorum <<<"$rep")" = 1 ] || fail "witnesses: $rep"
+  wait_until "$B to know the relay witness" 30 witness_known "$B"
+  li=$(cli "$B" lock "$DIRB/first.txt" --json)
+  [ "$(jq -r .state <<<"$li")" = granted ] || fail "lock with the witness reachable: $li"
+  say "lock granted by the relay witness: acks $(jq -r .acks <<<"$li") of quorum $(jq -r .quorum <<<"$li")"
+  wait_until "first.txt to be read-only on $A (locked by $B)" 30 file_readonly "$DIRA/first.txt"
+  cli "$A" lock "$DIRA/first.txt" --json >/dev/null 2>&1 && fail "$A got a lock on a file $B holds"
+  # The witness goes away; the pair keeps its direct connection.
+  wait_until "$B to get a direct connection to $A" 30 direct_to "$B" "$IDA"
+  stop relaywit
+  li=$(cli "$B" lock "$DIRB/second.txt" --wait 3s --json)
+  [ "$(jq -r .state <<<"$li")" = pending ] || fail "lock with the witness stopped: $li"
+  echo "edited while the lock is pending" >"$DIRB/second.txt"
+  wait_until "$A to get the edit made while the lock was pending" 60 same_file "$DIRB/second.txt" "$DIRA/second.txt"
+  say "with the witness stopped: lock pending (acks $(jq -r .acks <<<"$li")), editing still syncs"
+  say "check 4 PASS"
+}
+
+# gw_get OUT URL CURLARGS...: the HTTP status of a curl from h2's namespace.
+gw_get() {
+  local out=$1 url=$2
+  shift 2
+  ip netns exec "${P}h2" curl -s -o "$out" -w '%{http_code}' "$@" "$url"
+}
+gw_expect() { # gw_expect CODE TEXT URL CURLARGS...
+  local code=$1 text=$2 url=$3 got
+  shift 3
+  got=$(gw_get "$WORK/gw.body" "$url" "$@")
+  [ "$got" = "$code" ] || fail "curl ${url:0:40}… $*: HTTP $got, want $code: $(head -c 300 "$WORK/gw.body")"
+  grep -q "$text" "$WORK/gw.body" || fail "curl ${url:0:40}… $*: no \"$text\" in: $(head -c 300 "$WORK/gw.body")"
+}
+relay_knows_link() { cli relaywit link list --all --json | jq -e --arg p "$1" 'map(select(.path == $p)) | length > 0'; }
+relay_link_state() { cli relaywit link list --all --json | jq -e --arg p "$1" --arg s "$2" 'map(select(.path == $p and .state == $s)) | length > 0'; }
+
+check_gateway() {
+  say "check 5: share links through the relay's HTTP gateway, with curl from h2's namespace"
+  start_witness
+  local tok url
+  tok=$(echo s3cret | cli "$A" link create "$DIRA/first.txt" --password-stdin --max-downloads 1 --json | jq -r .token)
+  url="http://$GW/l/$tok"
+  wait_until "the relay replica to know the link" 60 relay_knows_link first.txt
+  gw_expect 200 'type="password"' "$url"
+  gw_expect 403 "needs a password" "$url/file"
+  gw_expect 403 "wrong password" "$url/file" --data-urlencode password=guess
+  gw_expect 200 "" "$url/file" --data-urlencode password=s3cret -D "$WORK/gw.headers"
+  cmp -s "$WORK/gw.body" "$DIRA/first.txt" || fail "the file downloaded through the gateway differs"
+  grep -qi 'content-disposition: attachment; filename=first.txt' "$WORK/gw.headers" || fail "no file name: $(cat "$WORK/gw.headers")"
+  gw_expect 410 "download limit is reached" "$url/file" -H "X-Meshfold-Password: s3cret"
+  say "password link: 403 without and with a wrong password, 200 with it, 410 once its one download is used"
+  tok=$(cli "$A" link create "$DIRA/second.txt" --expires 20s --json | jq -r .token)
+  url="http://$GW/l/$tok"
+  wait_until "the relay replica to know the link" 15 relay_knows_link second.txt
+  gw_expect 200 "second.txt" "$url"
+  # Watch the expiry on the relay's own list, not by polling the gateway
+  # (that would run into the per-address rate limit).
+  wait_until "the link to expire on the relay" 40 relay_link_state second.txt expired
+  gw_expect 410 "expired" "$url/file"
+  gw_expect 404 "not a valid link token" "http://$GW/l/mflink1-AAAA/file"
+  ip netns exec "${P}h2" curl -sf "http://$METRICS/metrics" | grep -q 'meshfold_gateway_requests_total{code="410"}' ||
+    fail "the relay's metrics do not count the gateway's refusals"
+  say "expiring link: page 200, then 410 expired; bad token 404; counted in the relay's metrics"
+  stop relaywit
+  stop "$A"
+  stop "$B"
+  say "check 5 PASS"
+}
+
 setup
 check_isolated
 start_relay
@@ -501,6 +599,8 @@ case "$MODE" in
     check_blocked
     check_limits
     check_offline
+    check_locks
+    check_gateway
     say "throughput of ${THROUGHPUT_MIB} MiB: direct ${DIRECT_MIBPS} MiB/s, relayed ${RELAYED_MIBPS} MiB/s"
     ;;
   lan) check_lan ;;
@@ -508,8 +608,10 @@ case "$MODE" in
   blocked) check_blocked ;;
   limits) check_limits ;;
   offline) check_offline ;;
+  locks) check_locks; stop "$A"; stop "$B" ;;
+  gateway) check_locks; check_gateway ;;
   autonat) check_autonat ;;
   loop) loop_punch ;;
-  *) fail "unknown mode $MODE (all, lan, nat, blocked, limits, offline, autonat, loop [N])" ;;
+  *) fail "unknown mode $MODE (all, lan, nat, blocked, limits, offline, locks, gateway, autonat, loop [N])" ;;
 esac
 say "PASS ($MODE)"
