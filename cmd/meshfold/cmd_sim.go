@@ -91,6 +91,9 @@ func runSim(out io.Writer, o simOptions) error {
 	if o.long {
 		o.seeds = simLongSeeds
 	}
+	if o.jobs == 0 {
+		o.jobs = 1 // the zero options (tests, callers) run one seed at a time
+	}
 	if o.seeds < 1 || o.nodes < 0 || o.nodes > simulations.MaxNodes || o.ops < 0 || o.ops > simulations.MaxOps || o.jobs < 1 || o.jobs > simMaxJobs {
 		return usageError{fmt.Errorf("--seeds must be at least 1, --nodes at most %d, --ops at most %d, --jobs 1..%d",
 			simulations.MaxNodes, simulations.MaxOps, simMaxJobs)}
