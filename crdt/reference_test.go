@@ -1291,6 +1291,8 @@ func TestReferenceDifferential(t *testing.T) {
 				reasons["voided by a concurrent denial"]++
 			case strings.HasPrefix(why, "invitation already used"):
 				reasons["invitation lost to smaller-ID joins"]++
+			case strings.HasPrefix(why, "invitation used up in its past (counting"):
+				reasons["joins refused for uses spent by lost joins in their past"]++
 			case strings.HasPrefix(why, "equivocation"):
 				reasons["equivocation"]++
 			case why != "":
