@@ -186,15 +186,19 @@
 // RevokeInvite for ExpiredInvites(now), turning time into a causal fact); if
 // its issuer may no longer grant the role; and concurrent over-use keeps the
 // joins with the smallest IDs: per invitation, in ascending ID order, a join
-// keeps a use if the joins kept so far together with the valid joins in its
-// own causal past number fewer than max uses, and none of them admits the
-// same user (so at most max uses are kept, and a join never keeps a use by
-// displacing a join it descends from). The losers are part of the
-// evaluation's fixpoint. An invitation needing approval turns the join into
+// keeps a use if the users of the joins kept so far together with the users
+// its own causal past spent uses on number fewer than max uses, and none of
+// them is its own user (so at most max uses are kept, and a join never keeps
+// a use by displacing a join it descends from). A use counts as spent in a
+// past for every join there that passed every other check, including one
+// that loses its use to a concurrent join: a join made after the invitation
+// was used up in its view (a replay by a key holder) stays refused when the
+// join it saw loses. The losers are part of the evaluation's fixpoint. An invitation needing approval turns the join into
 // an access request; such an invitation may ask for a role its issuer cannot
 // grant (the issuer must still manage its folder), since only an approver who
 // may grant the role can approve it as asked. TestInvitations,
-// TestInvitationConcurrency, TestExhaustiveOrders ("I8"), TestAccessRequests.
+// TestInvitationConcurrency, TestInvitationReplayAfterLostUse,
+// TestExhaustiveOrders ("I8"), TestAccessRequests.
 //
 // Access requests. A non-member's device asks with RequestAccess (carrying its
 // certificate); a manager approves (granting a role strictly below their own

@@ -381,18 +381,42 @@ type scratch struct {
 // joinCand is a join that passed every check of a pass but the use count:
 // admissible in its past, not voided, no equivocation (R11).
 type joinCand struct {
-	ix       int
-	invite   InviteID
-	user     UserID
-	max      uint32
-	pastUses uint32 // valid joins of the invitation in its causal past
+	ix     int
+	invite InviteID
+	user   UserID
+	max    uint32
+	spent  map[UserID]bool // the users its causal past spent uses on (spentUses)
+}
+
+// spentUses is the set of users the invitation's uses went to in the causal
+// past of the op at order index i: the users its valid past admitted, and
+// the users of the candidate joins of this pass in that past, including
+// the ones that lose their use to concurrent smaller-ID joins. R11 admits a
+// join only if "in its causal past ... uses < max_uses", and in that past
+// alone a join that loses only to a concurrent join it does not see was
+// admitted: counting only the valid past let a join made after the
+// invitation was used up (a replay) become admissible once the join it saw
+// lost, and then take the use from the concurrent winner with a smaller ID
+// (the invitation-replay simulation's seeds 39, 160 and 200). The set has
+// users, not joins: two concurrent joins of one user spend one use.
+func spentUses(inv *invite, cands []joinCand, i int, anc func(a, b int) bool) map[UserID]bool {
+	spent := make(map[UserID]bool, len(inv.admitted)+1)
+	for u := range inv.admitted {
+		spent[u] = true
+	}
+	for _, c := range cands {
+		if c.invite == inv.id && anc(c.ix, i) {
+			spent[c.user] = true
+		}
+	}
+	return spent
 }
 
 // joinLosers decides which candidate joins keep a use of their invitation
 // (R11: concurrent over-use keeps the smallest IDs). Per invitation, in
-// ascending ID order, a join keeps a use if the joins kept so far together
-// with the valid joins in its own past number fewer than max_uses and none
-// of the kept ones admits the same user. Every kept join counted all the
+// ascending ID order, a join keeps a use if the users of the joins kept so
+// far together with the users its own past spent uses on (spentUses) number
+// fewer than max_uses and none of the kept ones admits the same user. Every kept join counted all the
 // kept joins with smaller IDs, so at most max_uses are kept (I8); and a
 // join in the past of every later one (before a cut) is never displaced by
 // them, because each of them counted it. It returns the losers' order
@@ -412,12 +436,12 @@ func (l *Log) joinLosers(joins []joinCand) []int {
 		})
 		var kept []joinCand
 		for _, j := range js {
-			n, ok := j.pastUses, true
+			n, ok := uint32(len(j.spent)), true
 			for _, k := range kept {
 				if k.user == j.user {
 					ok = false
 				}
-				if !l.isAnc(k.ix, j.ix) {
+				if !j.spent[k.user] {
 					n++ // kept and not already counted in j's past
 				}
 			}
@@ -533,9 +557,18 @@ func (l *Log) pass(denials, losers []int, first int, base *State) (*State, []joi
 		}
 		if j, ok := e.op.Body.(Join); ok && err == nil {
 			inv := past.invites[j.Invite]
-			joins = append(joins, joinCand{ix: i, invite: j.Invite, user: j.Cert.User, max: inv.body.MaxUses, pastUses: inv.uses})
-			if k := sort.SearchInts(losers, i); k < len(losers) && losers[k] == i {
-				err = fmt.Errorf("%w: its use went to joins with smaller IDs", ErrInviteUnusable)
+			spent := spentUses(inv, joins, i, anc)
+			if spent[j.Cert.User] || uint32(len(spent)) >= inv.body.MaxUses {
+				// Used up in its own past, by joins of which some lost
+				// their use to concurrent ones: a join made after it saw
+				// the invitation used up must not take a use back when
+				// the one it saw loses (R11; replay after use).
+				err = fmt.Errorf("%w: used up in its past (joins that lost their use count)", ErrInviteUnusable)
+			} else {
+				joins = append(joins, joinCand{ix: i, invite: j.Invite, user: j.Cert.User, max: inv.body.MaxUses, spent: spent})
+				if k := sort.SearchInts(losers, i); k < len(losers) && losers[k] == i {
+					err = fmt.Errorf("%w: its use went to joins with smaller IDs", ErrInviteUnusable)
+				}
 			}
 		}
 		e.valid, e.err = err == nil, err

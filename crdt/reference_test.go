@@ -817,6 +817,16 @@ func (r *refEval) run() {
 			if why == "" && r.equivocated(i) {
 				why = "equivocation in its past"
 			}
+			if jb, ok := op.Body.(Join); ok && why == "" {
+				// R11 "in its causal past ... uses < max_uses": the joins
+				// of its past that passed every other check spent a use
+				// there, even those that lose it to a concurrent join.
+				spent := r.spentUsers(i, jb.Invite, candidate)
+				if c, _ := jb.Invite.Cid(); spent[jb.Cert.User] ||
+					uint32(len(spent)) >= r.ops[r.ix[c.KeyString()]].Body.(CreateInvite).MaxUses {
+					why = "invitation used up in its past (counting joins that lost their use)"
+				}
+			}
 			if why == "" {
 				candidate[i] = true
 				if losers[i] {
@@ -831,7 +841,7 @@ func (r *refEval) run() {
 				next = append(next, i)
 			}
 		}
-		nextLosers := r.inviteLosers(candidate, valid)
+		nextLosers := r.inviteLosers(candidate)
 		r.valid, r.reason = valid, reason
 		if fmt.Sprint(next) == fmt.Sprint(denials) && fmt.Sprint(nextLosers) == fmt.Sprint(losers) {
 			return
@@ -859,14 +869,16 @@ func (r *refEval) equivocated(i int) bool {
 // inviteLosers: among the joins of each invitation that pass every other
 // check, the smallest IDs keep the uses (R11, "concurrent over-use keeps the
 // max_uses admissions with the smallest ids"): in ascending ID order, a join
-// keeps a use if the set of joins kept so far, together with the valid joins
-// of the invitation in its own causal past, has fewer than max_uses members
-// and no kept join admits the same user. The joins in a join's past count
+// keeps a use if the users of the joins kept so far, together with the users
+// of the joins of the invitation in its own causal past that passed every
+// other check (spentUsers: valid, or lost their use to a concurrent join),
+// number fewer than max_uses and no kept join admits the same user. The
+// joins in a join's past count
 // against it because R11 admits a join only if "in its causal past ... uses
 // < max_uses": a join must never keep a use by displacing a join it
 // descends from (that would also make the result depend on how far a
 // replica had settled its log).
-func (r *refEval) inviteLosers(candidate, valid []bool) map[int]bool {
+func (r *refEval) inviteLosers(candidate []bool) map[int]bool {
 	by := map[InviteID][]int{}
 	for i, op := range r.ops {
 		if j, ok := op.Body.(Join); ok && candidate[i] {
@@ -883,16 +895,12 @@ func (r *refEval) inviteLosers(candidate, valid []bool) map[int]bool {
 		var kept []int
 		for _, i := range js {
 			u := r.ops[i].Body.(Join).Cert.User
-			counted := map[int]bool{}
+			counted := r.spentUsers(i, inv, candidate)
 			dup := false
 			for _, k := range kept {
-				counted[k] = true
-				dup = dup || r.ops[k].Body.(Join).Cert.User == u
-			}
-			for j, op := range r.ops {
-				if jb, ok := op.Body.(Join); ok && jb.Invite == inv && valid[j] && r.anc[i][j] {
-					counted[j] = true
-				}
+				ku := r.ops[k].Body.(Join).Cert.User
+				counted[ku] = true
+				dup = dup || ku == u
 			}
 			if !dup && uint32(len(counted)) < max {
 				kept = append(kept, i)
@@ -902,6 +910,19 @@ func (r *refEval) inviteLosers(candidate, valid []bool) map[int]bool {
 		}
 	}
 	return losers
+}
+
+// spentUsers: the users of the joins of inv in op i's causal past that
+// passed every check but the use count (candidate; the valid ones among
+// them, and the ones that lost their use to a concurrent join).
+func (r *refEval) spentUsers(i int, inv InviteID, candidate []bool) map[UserID]bool {
+	out := map[UserID]bool{}
+	for j := 0; j < i; j++ {
+		if jb, ok := r.ops[j].Body.(Join); ok && jb.Invite == inv && candidate[j] && r.anc[i][j] {
+			out[jb.Cert.User] = true
+		}
+	}
+	return out
 }
 
 // final is the state of every valid op.
@@ -1270,6 +1291,8 @@ func TestReferenceDifferential(t *testing.T) {
 				reasons["voided by a concurrent denial"]++
 			case strings.HasPrefix(why, "invitation already used"):
 				reasons["invitation lost to smaller-ID joins"]++
+			case strings.HasPrefix(why, "invitation used up in its past (counting"):
+				reasons["joins refused for uses spent by lost joins in their past"]++
 			case strings.HasPrefix(why, "equivocation"):
 				reasons["equivocation"]++
 			case why != "":

@@ -216,6 +216,17 @@ func (w *World) final() {
 		for _, b := range n.disk {
 			present[w.putContent(b).KeyString()] = true
 		}
+	}
+	// Quarantines count on every honest device, members or not: a spare
+	// whose concurrent join lost its invitation's use (R11) was a member
+	// in its own view for a while, and what it wrote then lost its right
+	// and is kept aside on that device (node/folder.go keeps a refused
+	// local change as a local copy), though the device is no member at
+	// the reference replica (invitation-replay seed 200).
+	for _, n := range w.Nodes {
+		if !n.Honest || n.log == nil {
+			continue
+		}
 		for _, q := range n.quarantine {
 			present[contentID(q)] = true
 		}
