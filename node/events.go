@@ -32,7 +32,7 @@ const (
 	EventFolderAdded      = "folder-added"      // Folder set
 	EventFolderRemoved    = "folder-removed"    // Folder set (its last report)
 	EventFolderState      = "folder-state"      // State changed (idle, syncing, paused, error...)
-	EventFolderProgress   = "folder-progress"   // NeedFiles, NeedBytes, Applied or Candidates changed
+	EventFolderProgress   = "folder-progress"   // NeedFiles, NeedBytes, Applied, Candidates or a scan's progress changed
 	EventConflicts        = "conflicts"         // the folder's conflict copies changed
 	EventError            = "folder-error"      // a folder entered the error state; Folder.Err says why
 	EventPeerConnected    = "peer-connected"    // Peer set
@@ -174,7 +174,8 @@ func (n *Node) diffFolders(last map[string]FolderReport) map[string]FolderReport
 				n.events.publish(Event{Type: EventError, Folder: &f})
 			}
 		}
-		if prev.NeedFiles != f.NeedFiles || prev.NeedBytes != f.NeedBytes || prev.Applied != f.Applied || prev.Candidates != f.Candidates {
+		if prev.NeedFiles != f.NeedFiles || prev.NeedBytes != f.NeedBytes || prev.Applied != f.Applied || prev.Candidates != f.Candidates ||
+			prev.Scanning != f.Scanning || prev.ScanHashed != f.ScanHashed {
 			n.events.publish(Event{Type: EventFolderProgress, Folder: &f})
 		}
 		if !slices.Equal(prev.ConflictNames, f.ConflictNames) {

@@ -66,6 +66,10 @@ type Status struct {
 	NeedFiles  int      // paths with a remote version still to apply
 	NeedBytes  int64    // bytes of those versions (an upper bound of what is left to fetch)
 	Paused     bool     // the folder is paused (by itself or by the global switch)
+	Scanning   bool     // a scan is hashing new or changed files
+	ScanFiles  int      // files the running (or last) scan queued for hashing
+	ScanBytes  int64    // their bytes (grows while the scan walks)
+	ScanHashed int64    // of those bytes, hashed so far
 }
 
 // Folder syncs one shared folder: it scans and watches the disk, publishes its
@@ -265,7 +269,8 @@ func (f *Folder) serve(ctx context.Context) error {
 
 	fatal := make(chan error, 1)
 	w, err := store.NewWatcher(store.WatchConfig{
-		Scan: store.ScanConfig{Root: f.root, Device: store.DeviceID(f.n.id), MayChange: f.mayWrite, RequireMarker: true, LocalMode: f.localMode},
+		Scan: store.ScanConfig{Root: f.root, Device: store.DeviceID(f.n.id), MayChange: f.mayWrite, RequireMarker: true, LocalMode: f.localMode,
+			Progress: f.scanProgress},
 		Lock: &f.diskMu,
 		OnScan: func(ev store.WatchEvent) {
 			if errors.Is(ev.Err, store.ErrMarkerMissing) {
@@ -452,6 +457,15 @@ func (f *Folder) restoreRefused(ctx context.Context, applier *Applier) {
 		f.mu.Unlock()
 	}
 	f.setStatus(func(s *Status) { s.Unshared += len(paths) })
+}
+
+// scanProgress records how far a running scan's hashing is, for the status
+// and its event stream (store.ScanConfig.Progress).
+func (f *Folder) scanProgress(p store.ScanProgress) {
+	f.setStatus(func(s *Status) {
+		s.Scanning = p.FilesHashed < p.FilesToHash
+		s.ScanFiles, s.ScanBytes, s.ScanHashed = p.FilesToHash, p.BytesToHash, min(p.BytesHashed, p.BytesToHash)
+	})
 }
 
 // publishGap is the shortest gap between two publications of this folder's

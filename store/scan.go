@@ -84,10 +84,24 @@ type ScanConfig struct {
 	// someone else) hands back the write bits it removed, so its own chmod
 	// never reads as a change.
 	LocalMode func(path string, perm uint32) uint32
+	// Progress, if set, is called every ScanProgressInterval while the scan
+	// runs (from a goroutine of its own) and once when it ends, with what is
+	// hashed so far against what the walk queued for hashing until then
+	// (both grow while the walk goes on), so a UI can show a long scan move.
+	Progress func(ScanProgress)
 
 	// afterHash, when set (tests only), runs after a file was hashed and
 	// before it is stat'ed again to check it did not change meanwhile.
 	afterHash func(rel string, attempt int)
+}
+
+// ScanProgressInterval is how often ScanConfig.Progress is called.
+const ScanProgressInterval = 250 * time.Millisecond
+
+// ScanProgress is how far a running scan is with its hashing.
+type ScanProgress struct {
+	FilesToHash, FilesHashed int
+	BytesToHash, BytesHashed int64
 }
 
 // ScanResult is what one scan saw and did.
@@ -158,11 +172,43 @@ func ScanPaths(ctx context.Context, cfg ScanConfig, idx *FolderIndex, paths []st
 	}
 	touched, bad := touchedRoots(paths)
 	s.res.Errors = append(s.res.Errors, bad...)
+	if cfg.Progress != nil {
+		stop := make(chan struct{})
+		done := make(chan struct{})
+		go func() {
+			defer close(done)
+			s.reportProgress(stop)
+		}()
+		defer func() { close(stop); <-done }()
+	}
 	err := s.run(ctx, touched)
 	s.res.Errors = append(s.res.Errors, s.ig.takeErrors()...)
 	s.res.Duration = time.Since(start)
 	s.res.BytesHashed = s.bytesHashed.Load()
 	return s.res, err
+}
+
+// reportProgress calls cfg.Progress every ScanProgressInterval until stop
+// closes, then once more.
+func (s *scanner) reportProgress(stop <-chan struct{}) {
+	t := time.NewTicker(ScanProgressInterval)
+	defer t.Stop()
+	for {
+		select {
+		case <-stop:
+			s.cfg.Progress(s.progress())
+			return
+		case <-t.C:
+			s.cfg.Progress(s.progress())
+		}
+	}
+}
+
+func (s *scanner) progress() ScanProgress {
+	return ScanProgress{
+		FilesToHash: int(s.filesQueued.Load()), FilesHashed: int(s.filesDone.Load()),
+		BytesToHash: s.bytesQueued.Load(), BytesHashed: s.bytesHashed.Load(),
+	}
 }
 
 // touchedRoots cleans paths, drops invalid ones (returned as errors), and
@@ -255,8 +301,11 @@ type scanner struct {
 	results chan scanned
 
 	bytesHashed atomic.Int64
-	res         ScanResult // owned by the collector (the calling goroutine)
-	batch       *Batch     // owned by the collector
+	filesQueued atomic.Int64 // files sent to the hashers (progress)
+	bytesQueued atomic.Int64 // their sizes when stat'ed (progress)
+	filesDone   atomic.Int64 // files the hashers finished (progress)
+	res         ScanResult   // owned by the collector (the calling goroutine)
+	batch       *Batch       // owned by the collector
 	vanished    []vanishedEntry
 }
 
@@ -277,8 +326,10 @@ func (s *scanner) run(ctx context.Context, touched []string) error {
 	for range s.cfg.Workers {
 		workers.Go(func() error {
 			for j := range s.jobs {
+				r := s.hash(gctx, j)
+				s.filesDone.Add(1)
 				select {
-				case s.results <- s.hash(gctx, j):
+				case s.results <- r:
 				case <-gctx.Done():
 					// Drain so the walker never blocks on a full queue.
 				}
@@ -754,6 +805,8 @@ func (s *scanner) visit(ctx context.Context, rel string, st entryStat, recurse b
 			}
 			return s.send(ctx, scanned{fi: fi, prev: prev(), keepData: true})
 		}
+		s.filesQueued.Add(1) // before the send: a hasher may finish it at once
+		s.bytesQueued.Add(st.size)
 		select {
 		case s.jobs <- hashJob{rel: rel, prev: prev()}:
 			return nil
@@ -818,9 +871,9 @@ func (s *scanner) hashOnce(abs, rel string, attempt int) (fi FileInfo, stable bo
 	err = HashChunks(f, func(c Chunk, _ []byte) error {
 		chunks = append(chunks, ChunkRef{CID: c.CID, Size: uint32(c.Length)})
 		n += int64(c.Length)
+		s.bytesHashed.Add(int64(c.Length)) // as it goes: progress of a large file
 		return nil
 	})
-	s.bytesHashed.Add(n)
 	if err != nil && !errors.Is(err, io.ErrUnexpectedEOF) {
 		return FileInfo{}, false, fmt.Errorf("hashing: %w", err)
 	}

@@ -53,7 +53,7 @@ func folderState(f node.FolderReport) string {
 		return node.PathFailed
 	case f.State == "starting":
 		return "starting"
-	case f.NeedFiles > 0 || f.State == "syncing":
+	case f.NeedFiles > 0 || f.State == "syncing" || f.Scanning:
 		return node.PathSyncing
 	case f.Conflicts > 0:
 		return node.PathConflict
@@ -66,6 +66,12 @@ func folderState(f node.FolderReport) string {
 var folderDetails = []func(f node.FolderReport) string{
 	func(f node.FolderReport) string { return fmt.Sprintf("peers %d", f.Peers) },
 	func(f node.FolderReport) string { return leftDetail(f.NeedFiles, f.NeedBytes) },
+	func(f node.FolderReport) string {
+		if !f.Scanning {
+			return ""
+		}
+		return fmt.Sprintf("scanning: %s of %s hashed (%d %s)", humanBytes(f.ScanHashed), humanBytes(f.ScanBytes), f.ScanFiles, plural(f.ScanFiles, "file", "files"))
+	},
 	func(f node.FolderReport) string { return conflictDetail(f.Conflicts, f.ConflictNames) },
 	func(f node.FolderReport) string {
 		if f.Unshared > 0 {

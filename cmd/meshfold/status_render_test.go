@@ -37,6 +37,11 @@ func TestRenderFolderStates(t *testing.T) {
 			"conflict  bafyFOLDER  /home/u/Work  peers 0, 4 conflicts: a.sync-conflict-1.txt, b.sync-conflict-2.txt, c.sync-conflict-3.txt, ...", colorYellow + "! conflict"},
 		{"paused", with(func(f *node.FolderReport) { f.State = "paused"; f.Paused = true; f.NeedFiles = 1 }),
 			"paused    bafyFOLDER  /home/u/Work  peers 0, 1 file, 0 B left", colorGrey + "‖ paused"},
+		{"scanning", with(func(f *node.FolderReport) {
+			f.State = "idle"
+			f.Scanning, f.ScanFiles, f.ScanBytes, f.ScanHashed = true, 2, 3<<20, 1<<20
+		}),
+			"syncing   bafyFOLDER  /home/u/Work  peers 0, scanning: 1.00 MiB of 3.00 MiB hashed (2 files)", colorBlue + "↻ syncing"},
 		{"no access", with(func(f *node.FolderReport) { f.State = "idle"; f.Access = node.AccessPending; f.Request = "r1" }),
 			"no access bafyFOLDER  /home/u/Work  peers 0, access request r1 pending: waiting for a manager", colorGrey + "⊘ no access"},
 		{"restricted", with(func(f *node.FolderReport) { f.State = "idle"; f.NoAccess = []string{"Design", "HR"} }),

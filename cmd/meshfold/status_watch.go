@@ -125,25 +125,41 @@ func watchStatus(ctx context.Context, c *client, w io.Writer, asJSON bool) error
 	return err
 }
 
-// progressBar follows one folder's transfer: its total is the most bytes
-// the folder needed since the bar started.
+// progressBar follows one folder's transfer or scan: its total is the most bytes
+// still to go since the bar started.
 type progressBar struct {
 	bar   *mpb.Bar
 	total int64
 }
 
+// trackProgress keeps a folder's bars up to date: one for its transfers
+// (bytes still needed) and one for a running scan (bytes hashed).
 func trackProgress(p *mpb.Progress, bars map[string]*progressBar, f node.FolderReport) {
-	b := bars[f.ID]
+	need := f.NeedBytes
 	if f.NeedFiles == 0 || f.Paused {
+		need = -1
+	}
+	trackBar(p, bars, f.ID, shortID(f.ID), need)
+	scanLeft := f.ScanBytes - f.ScanHashed
+	if !f.Scanning || f.Paused {
+		scanLeft = -1
+	}
+	trackBar(p, bars, f.ID+"/scan", shortID(f.ID)+" scan", scanLeft)
+}
+
+// trackBar moves the bar called key to show left bytes still to go; a
+// negative left completes and removes it.
+func trackBar(p *mpb.Progress, bars map[string]*progressBar, key, name string, left int64) {
+	b := bars[key]
+	if left < 0 {
 		if b != nil {
 			b.bar.SetTotal(b.total, true)
-			delete(bars, f.ID)
+			delete(bars, key)
 		}
 		return
 	}
 	if b == nil {
 		b = &progressBar{}
-		name := shortID(f.ID)
 		// Built with total 0 so the total may grow (mpb fixes totals set
 		// at construction); completion is then triggered by SetTotal.
 		b.bar = p.AddBar(0,
@@ -151,13 +167,13 @@ func trackProgress(p *mpb.Progress, bars map[string]*progressBar, f node.FolderR
 			mpb.AppendDecorators(decor.Percentage(decor.WCSyncSpace)),
 			mpb.BarRemoveOnComplete(),
 		)
-		bars[f.ID] = b
+		bars[key] = b
 	}
-	if f.NeedBytes > b.total || b.total == 0 {
-		b.total = max(f.NeedBytes, 1)
+	if left > b.total || b.total == 0 {
+		b.total = max(left, 1)
 		b.bar.SetTotal(b.total, false)
 	}
-	b.bar.SetCurrent(b.total - f.NeedBytes)
+	b.bar.SetCurrent(b.total - left)
 }
 
 // eventLine is one event as a line of text.
