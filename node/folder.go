@@ -556,11 +556,15 @@ func (f *Folder) publish(ctx context.Context, force bool) (bool, error) {
 			seen = seen.Update(d, s)
 		}
 	}
+	// What peers can get from here also moves when local versions get signed
+	// or received ones applied (index answers stop before either): a new
+	// publication then tells them to ask again, instead of the heartbeat.
+	settled := fmt.Sprint(f.signedTo, f.status.Applied)
 	f.mu.Unlock()
 	f.logMu.Lock()
 	heads := f.rlog.Heads()
 	f.logMu.Unlock()
-	key := fmt.Sprint(seq, seen, heads)
+	key := fmt.Sprint(seq, seen, heads, settled)
 	if !force && key == f.published {
 		return false, nil
 	}
