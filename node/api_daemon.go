@@ -37,42 +37,24 @@ func (n *Node) folderRefs() []FolderRef {
 	return out
 }
 
-// resolve answers a call naming a folder by ID or unique ID suffix; it
-// writes the error itself.
-func (a *API) resolve(w http.ResponseWriter, r *http.Request) (*Folder, bool) {
-	ref, err := ResolveFolder(a.n.folderRefs(), r.PathValue("id"))
-	if err == nil {
-		if f, ok := a.n.Folder(ref.ID); ok {
-			return f, true
-		}
-		err = ErrUnknownFolder
-	}
-	code := http.StatusNotFound
-	if errors.Is(err, ErrAmbiguousFolder) {
-		code = http.StatusBadRequest
-	}
-	apiError(w, code, err)
-	return nil, false
-}
-
 func (a *API) listFolders(w http.ResponseWriter, _ *http.Request) {
 	apiJSON(w, a.n.folderReports())
 }
 
 func (a *API) removeFolder(w http.ResponseWriter, r *http.Request) {
-	if f, ok := a.resolve(w, r); ok {
+	if f, ok := a.folderOf(w, r); ok {
 		a.done(w, f, a.n.RemoveFolder(f.id))
 	}
 }
 
 func (a *API) pauseFolder(w http.ResponseWriter, r *http.Request) {
-	if f, ok := a.resolve(w, r); ok {
+	if f, ok := a.folderOf(w, r); ok {
 		a.done(w, f, a.n.PauseFolder(f.id))
 	}
 }
 
 func (a *API) resumeFolder(w http.ResponseWriter, r *http.Request) {
-	if f, ok := a.resolve(w, r); ok {
+	if f, ok := a.folderOf(w, r); ok {
 		a.done(w, f, a.n.ResumeFolder(f.id))
 	}
 }
@@ -181,7 +163,7 @@ func underAny(p string, dirs []string) bool {
 }
 
 func (a *API) pathStatus(w http.ResponseWriter, r *http.Request) {
-	f, ok := a.resolve(w, r)
+	f, ok := a.folderOf(w, r)
 	if !ok {
 		return
 	}

@@ -58,6 +58,26 @@ func rightsError(w http.ResponseWriter, err error) {
 	apiError(w, code, err)
 }
 
+// folderChange is a call that changes a folder's rights: it decodes a Req
+// body, resolves {id}, runs do and answers {} or the error (rightsError).
+func folderChange[Req any](a *API, do func(f *Folder, req Req, r *http.Request) error) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		var req Req
+		if !decode(w, r, &req) {
+			return
+		}
+		f, ok := a.folderOf(w, r)
+		if !ok {
+			return
+		}
+		if err := do(f, req, r); err != nil {
+			rightsError(w, err)
+			return
+		}
+		apiJSON(w, map[string]string{})
+	}
+}
+
 func (a *API) members(w http.ResponseWriter, r *http.Request) {
 	f, ok := a.folderOf(w, r)
 	if !ok {
@@ -78,24 +98,13 @@ type grantReq struct {
 }
 
 func (a *API) grant(w http.ResponseWriter, r *http.Request) {
-	var req grantReq
-	if !decode(w, r, &req) {
-		return
-	}
-	f, ok := a.folderOf(w, r)
-	if !ok {
-		return
-	}
-	role, err := ParseRole(req.Role)
-	if err != nil {
-		apiError(w, http.StatusBadRequest, err)
-		return
-	}
-	if err := f.Grant(req.Who, role, req.Path); err != nil {
-		rightsError(w, err)
-		return
-	}
-	apiJSON(w, map[string]string{})
+	folderChange(a, func(f *Folder, req grantReq, _ *http.Request) error {
+		role, err := ParseRole(req.Role)
+		if err != nil {
+			return err
+		}
+		return f.Grant(req.Who, role, req.Path)
+	})(w, r)
 }
 
 type revokeReq struct {
@@ -104,19 +113,7 @@ type revokeReq struct {
 }
 
 func (a *API) revoke(w http.ResponseWriter, r *http.Request) {
-	var req revokeReq
-	if !decode(w, r, &req) {
-		return
-	}
-	f, ok := a.folderOf(w, r)
-	if !ok {
-		return
-	}
-	if err := f.Revoke(req.Who, req.Path); err != nil {
-		rightsError(w, err)
-		return
-	}
-	apiJSON(w, map[string]string{})
+	folderChange(a, func(f *Folder, req revokeReq, _ *http.Request) error { return f.Revoke(req.Who, req.Path) })(w, r)
 }
 
 func (a *API) groups(w http.ResponseWriter, r *http.Request) {
@@ -132,19 +129,7 @@ type groupReq struct {
 }
 
 func (a *API) createGroup(w http.ResponseWriter, r *http.Request) {
-	var req groupReq
-	if !decode(w, r, &req) {
-		return
-	}
-	f, ok := a.folderOf(w, r)
-	if !ok {
-		return
-	}
-	if err := f.CreateGroup(req.Name); err != nil {
-		rightsError(w, err)
-		return
-	}
-	apiJSON(w, map[string]string{})
+	folderChange(a, func(f *Folder, req groupReq, _ *http.Request) error { return f.CreateGroup(req.Name) })(w, r)
 }
 
 type groupMemberReq struct {
@@ -153,19 +138,9 @@ type groupMemberReq struct {
 }
 
 func (a *API) groupMember(w http.ResponseWriter, r *http.Request) {
-	var req groupMemberReq
-	if !decode(w, r, &req) {
-		return
-	}
-	f, ok := a.folderOf(w, r)
-	if !ok {
-		return
-	}
-	if err := f.GroupMember(r.PathValue("name"), req.User, req.Remove); err != nil {
-		rightsError(w, err)
-		return
-	}
-	apiJSON(w, map[string]string{})
+	folderChange(a, func(f *Folder, req groupMemberReq, r *http.Request) error {
+		return f.GroupMember(r.PathValue("name"), req.User, req.Remove)
+	})(w, r)
 }
 
 type restrictReq struct {
@@ -174,19 +149,7 @@ type restrictReq struct {
 }
 
 func (a *API) restrict(w http.ResponseWriter, r *http.Request) {
-	var req restrictReq
-	if !decode(w, r, &req) {
-		return
-	}
-	f, ok := a.folderOf(w, r)
-	if !ok {
-		return
-	}
-	if err := f.Restrict(req.Path, req.Undo); err != nil {
-		rightsError(w, err)
-		return
-	}
-	apiJSON(w, map[string]string{})
+	folderChange(a, func(f *Folder, req restrictReq, _ *http.Request) error { return f.Restrict(req.Path, req.Undo) })(w, r)
 }
 
 type policyReq struct {
@@ -194,24 +157,13 @@ type policyReq struct {
 }
 
 func (a *API) policy(w http.ResponseWriter, r *http.Request) {
-	var req policyReq
-	if !decode(w, r, &req) {
-		return
-	}
-	f, ok := a.folderOf(w, r)
-	if !ok {
-		return
-	}
-	p, err := ParsePolicy(req.Policy)
-	if err != nil {
-		apiError(w, http.StatusBadRequest, err)
-		return
-	}
-	if err := f.SetPolicy(p); err != nil {
-		rightsError(w, err)
-		return
-	}
-	apiJSON(w, map[string]string{})
+	folderChange(a, func(f *Folder, req policyReq, _ *http.Request) error {
+		p, err := ParsePolicy(req.Policy)
+		if err != nil {
+			return err
+		}
+		return f.SetPolicy(p)
+	})(w, r)
 }
 
 func (a *API) requests(w http.ResponseWriter, r *http.Request) {
@@ -228,27 +180,16 @@ type settleReq struct {
 }
 
 func (a *API) settle(w http.ResponseWriter, r *http.Request) {
-	var req settleReq
-	if !decode(w, r, &req) {
-		return
-	}
-	f, ok := a.folderOf(w, r)
-	if !ok {
-		return
-	}
-	role := crdt.RoleNone
-	if req.Role != "" {
-		var err error
-		if role, err = ParseRole(req.Role); err != nil {
-			apiError(w, http.StatusBadRequest, err)
-			return
+	folderChange(a, func(f *Folder, req settleReq, r *http.Request) error {
+		role := crdt.RoleNone
+		if req.Role != "" {
+			var err error
+			if role, err = ParseRole(req.Role); err != nil {
+				return err
+			}
 		}
-	}
-	if err := f.Settle(r.PathValue("req"), req.Approve, role); err != nil {
-		rightsError(w, err)
-		return
-	}
-	apiJSON(w, map[string]string{})
+		return f.Settle(r.PathValue("req"), req.Approve, role)
+	})(w, r)
 }
 
 type addDeviceReq struct {
