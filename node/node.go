@@ -96,6 +96,9 @@ type Node struct {
 	bw     *metrics.BandwidthCounter
 	relays *relaySet
 
+	punchMu    sync.Mutex
+	punchTries map[peer.ID]int // hole-punch retries per peer (relay.go)
+
 	linkGuardOnce sync.Once
 	linkGuardV    *linkGuard // links.go
 
@@ -170,7 +173,7 @@ func Open(cfg Config) (*Node, error) {
 		db.Close()
 		return nil, err
 	}
-	n := &Node{cfg: cfg, key: key, userKey: userKey, id: h.ID(), db: db, host: h, bw: bw, relays: rs, folders: map[string]*Folder{}}
+	n := &Node{cfg: cfg, key: key, userKey: userKey, id: h.ID(), db: db, host: h, bw: bw, relays: rs, folders: map[string]*Folder{}, punchTries: map[peer.ID]int{}}
 	linked, err := loadLinkedCert(cfg.Home, n.id)
 	if err != nil {
 		h.Close()

@@ -495,6 +495,45 @@ func (n *Node) redialRelayed(ctx context.Context, peers []peer.ID) {
 	}
 }
 
+// Hole punching (DCUtR) is tried only when a circuit opens, and a failed
+// attempt is not repeated: two devices behind NATs could then stay on the
+// relay for good. The side that dialed the circuit waits holePunchRetryAfter
+// and, if there is still no direct connection, opens a new circuit (a new
+// attempt), at most holePunchRetries times per peer.
+const (
+	holePunchRetryAfter = 15 * time.Second
+	holePunchRetries    = 3
+)
+
+// retryHolePunch watches an outbound relayed connection for an upgrade.
+func (n *Node) retryHolePunch(c network.Conn) {
+	p := c.RemotePeer()
+	select {
+	case <-time.After(holePunchRetryAfter):
+	case <-n.ctx.Done():
+		return
+	}
+	if c.IsClosed() {
+		return
+	}
+	for _, o := range n.host.Network().ConnsToPeer(p) {
+		if !o.Stat().Limited && !IsRelayed(o.RemoteMultiaddr()) {
+			return // upgraded
+		}
+	}
+	n.punchMu.Lock()
+	tries := n.punchTries[p]
+	if tries < holePunchRetries {
+		n.punchTries[p] = tries + 1
+	}
+	n.punchMu.Unlock()
+	if tries >= holePunchRetries {
+		return
+	}
+	n.log.Info("no direct connection yet: a new circuit for another hole-punch attempt", "peer", ShortID(p), "attempt", tries+2)
+	n.redialRelayed(n.ctx, []peer.ID{p})
+}
+
 // watchUpgrades logs when a peer reached over a relay gets a direct
 // connection (hole punching or a dial), with the time since the relayed
 // connection opened: the figure the network-namespace test reports.
@@ -513,12 +552,18 @@ func (n *Node) watchUpgrades() {
 						go o.Close()
 					}
 				}
+				if c.Stat().Direction == network.DirOutbound {
+					go n.retryHolePunch(c)
+				}
 				return
 			}
 			for _, o := range nw.ConnsToPeer(c.RemotePeer()) {
 				if o != c && (o.Stat().Limited || IsRelayed(o.RemoteMultiaddr())) {
 					n.log.Info("direct connection to a peer reached over a relay", "peer", ShortID(c.RemotePeer()),
 						"addr", c.RemoteMultiaddr().String(), "after_ms", time.Since(o.Stat().Opened).Milliseconds())
+					n.punchMu.Lock()
+					delete(n.punchTries, c.RemotePeer()) // retries start afresh if it falls back to the relay
+					n.punchMu.Unlock()
 					return
 				}
 			}
