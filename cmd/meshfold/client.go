@@ -94,3 +94,21 @@ func printJSON(w io.Writer, v any) error {
 	enc.SetIndent("", "  ")
 	return enc.Encode(v)
 }
+
+// show fetches path from the daemon of home and prints it: as JSON with
+// asJSON, else with render (the shape of every read command).
+func show[T any](cmd *cobra.Command, home, path string, asJSON bool, render func(io.Writer, T)) error {
+	c, err := newClient(home)
+	if err != nil {
+		return err
+	}
+	var v T
+	if err := c.call("GET", path, nil, &v); err != nil {
+		return err
+	}
+	if asJSON {
+		return printJSON(cmd.OutOrStdout(), v)
+	}
+	render(cmd.OutOrStdout(), v)
+	return nil
+}

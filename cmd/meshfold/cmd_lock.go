@@ -106,24 +106,14 @@ func newLocksCommand() *cobra.Command {
 		Short: "List the locks and lock requests of every synced folder",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			c, err := newClient(home)
-			if err != nil {
-				return err
-			}
-			var locks []node.LockInfo
-			if err := c.call("GET", "/v1/locks", nil, &locks); err != nil {
-				return err
-			}
-			if asJSON {
-				return printJSON(cmd.OutOrStdout(), locks)
-			}
-			if len(locks) == 0 {
-				fmt.Fprintln(cmd.OutOrStdout(), "No locks.")
-			}
-			for _, li := range locks {
-				printLock(cmd.OutOrStdout(), li)
-			}
-			return nil
+			return show(cmd, home, "/v1/locks", asJSON, func(w io.Writer, locks []node.LockInfo) {
+				if len(locks) == 0 {
+					fmt.Fprintln(w, "No locks.")
+				}
+				for _, li := range locks {
+					printLock(w, li)
+				}
+			})
 		},
 	}
 	addHomeFlag(cmd, &home)

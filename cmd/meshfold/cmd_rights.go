@@ -223,27 +223,17 @@ func newGroupCommand() *cobra.Command {
 		Short: "List the folder's groups and their members",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			c, err := newClient(home)
-			if err != nil {
-				return err
-			}
-			var gs []node.GroupInfo
-			if err := c.call("GET", folderPath(args[0])+"/groups", nil, &gs); err != nil {
-				return err
-			}
-			if asJSON {
-				return printJSON(cmd.OutOrStdout(), gs)
-			}
-			if len(gs) == 0 {
-				fmt.Fprintln(cmd.OutOrStdout(), "No groups.")
-			}
-			for _, g := range gs {
-				fmt.Fprintf(cmd.OutOrStdout(), "%s (%d members)\n", g.Name, len(g.Members))
-				for _, u := range g.Members {
-					fmt.Fprintf(cmd.OutOrStdout(), "  %s\n", u)
+			return show(cmd, home, folderPath(args[0])+"/groups", asJSON, func(w io.Writer, gs []node.GroupInfo) {
+				if len(gs) == 0 {
+					fmt.Fprintln(w, "No groups.")
 				}
-			}
-			return nil
+				for _, g := range gs {
+					fmt.Fprintf(w, "%s (%d members)\n", g.Name, len(g.Members))
+					for _, u := range g.Members {
+						fmt.Fprintf(w, "  %s\n", u)
+					}
+				}
+			})
 		},
 	}
 	list.Flags().BoolVar(&asJSON, "json", false, "print JSON")
@@ -327,24 +317,14 @@ invitation made with --approval. Any manager's device lists the same requests.
 ` + folderHelp,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			c, err := newClient(home)
-			if err != nil {
-				return err
-			}
-			var rs []node.RequestInfo
-			if err := c.call("GET", folderPath(args[0])+"/requests", nil, &rs); err != nil {
-				return err
-			}
-			if asJSON {
-				return printJSON(cmd.OutOrStdout(), rs)
-			}
-			if len(rs) == 0 {
-				fmt.Fprintln(cmd.OutOrStdout(), "No pending requests.")
-			}
-			for _, r := range rs {
-				fmt.Fprintf(cmd.OutOrStdout(), "%s  user %s asks for %s on /%s\n", r.ID, r.User, r.Role, r.Path)
-			}
-			return nil
+			return show(cmd, home, folderPath(args[0])+"/requests", asJSON, func(w io.Writer, rs []node.RequestInfo) {
+				if len(rs) == 0 {
+					fmt.Fprintln(w, "No pending requests.")
+				}
+				for _, r := range rs {
+					fmt.Fprintf(w, "%s  user %s asks for %s on /%s\n", r.ID, r.User, r.Role, r.Path)
+				}
+			})
 		},
 	}
 	addHomeFlag(cmd, &home)
