@@ -260,34 +260,7 @@ func (w *World) send(from, to *Node, m *message) {
 	if m.kind == msgSyncResp {
 		w.checkPrivacy(from, to, m)
 	}
-	sz := m.size()
-	w.res.Messages++
-	w.res.Bytes += sz
-	from.bytes += sz
-	copies := 1
-	if !w.healed {
-		if w.Opt.LossP > 0 && w.Rand.Float64() < w.Opt.LossP {
-			copies = 0
-		} else if w.Opt.DupP > 0 && w.Rand.Float64() < w.Opt.DupP {
-			copies = 2
-		}
-	}
-	for c := 0; c < copies; c++ {
-		lat := w.Opt.LatencyMs
-		if w.Opt.JitterMs > 0 {
-			lat += w.Rand.Int64N(w.Opt.JitterMs)
-		}
-		if from.slow || to.slow {
-			lat *= 10
-		}
-		w.At(w.now+lat, "deliver", func() {
-			if !w.linked(from, to) {
-				return
-			}
-			to.bytes += sz
-			to.receive(m)
-		})
-	}
+	w.hop(from, to, m.size(), "deliver", func() { to.receive(m) })
 }
 
 // tick: ask a few reachable peers for what they have.

@@ -109,12 +109,13 @@ func (w *World) sendViaRelay(from, to *Node, m *message) {
 	w.sealed++
 	env := &envelope{from: from, to: to, m: m, sz: m.size(),
 		sealed: w.hooks.Seal(pairKey(from, to), w.sealed, m.wire())}
-	w.hop(from, r, env.sz, func() { r.keep(env) })
+	w.hop(from, r, env.sz, "hop", func() { r.keep(env) })
 }
 
-// hop carries sz bytes from a to b with the network's faults and runs
-// arrive on b if the link still holds.
-func (w *World) hop(a, b *Node, sz int64, arrive func()) {
+// hop carries sz bytes from a to b with the network's faults (loss,
+// duplication, latency) and runs arrive on b, as the event named event, if
+// the link still holds then. Direct messages and relay hops both go this way.
+func (w *World) hop(a, b *Node, sz int64, event string, arrive func()) {
 	w.res.Messages++
 	w.res.Bytes += sz
 	a.bytes += sz
@@ -134,7 +135,7 @@ func (w *World) hop(a, b *Node, sz int64, arrive func()) {
 		if a.slow || b.slow {
 			lat *= 10
 		}
-		w.At(w.now+lat, "hop", func() {
+		w.At(w.now+lat, event, func() {
 			if !w.linked(a, b) {
 				return
 			}
@@ -166,7 +167,7 @@ func (r *Node) keep(env *envelope) {
 // forward hands env to its recipient, which opens it.
 func (r *Node) forward(env *envelope) {
 	to := env.to
-	r.w.hop(r, to, env.sz, func() { to.receive(env.m) })
+	r.w.hop(r, to, env.sz, "hop", func() { to.receive(env.m) })
 }
 
 // relayTick forwards the stored messages whose recipients are back.
