@@ -157,7 +157,6 @@ func ScanPaths(ctx context.Context, cfg ScanConfig, idx *FolderIndex, paths []st
 		cfg:     cfg,
 		idx:     idx,
 		ig:      NewIgnorer(cfg.Root),
-		known:   make(map[string]known),
 		results: make(chan scanned, hashQueueDepth),
 		jobs:    make(chan hashJob, hashQueueDepth),
 	}
@@ -289,8 +288,8 @@ type scanner struct {
 	ig  *Ignorer
 
 	// Owned by the walker goroutine until it returns.
-	known      map[string]known // index entries under the touched paths, not seen on disk (yet)
-	errPrefix  []string         // directories that could not be read: nothing below is tombstoned
+	known      knownSet // index entries under the touched paths; those not seen on disk are gone
+	errPrefix  []string // directories that could not be read: nothing below is tombstoned
 	collisions []CaseCollision
 	siblings   map[string]map[string][]string // ScanPaths: directory -> fold key -> names
 	walkRes    ScanResult                     // counts the walker keeps
@@ -482,17 +481,17 @@ func (s *scanner) put(fi FileInfo) error {
 func (s *scanner) tombstones() error {
 	var gone []string
 	for _, v := range s.vanished {
-		s.known[v.path] = v.k
+		s.known.put(v.path, v.k)
 	}
-	for p, k := range s.known {
+	s.known.remaining(func(p string, k known) {
 		if k.deleted || s.ig.Ignored(p, k.kind == KindDir) {
-			continue
+			return
 		}
 		if slices.ContainsFunc(s.errPrefix, func(d string) bool { return isUnder(p, d) }) {
-			continue
+			return
 		}
 		gone = append(gone, p)
-	}
+	})
 	slices.Sort(gone)
 	if len(gone) > 0 {
 		// The disk may have gone away during the walk: look again before
@@ -578,8 +577,8 @@ func (s *scanner) walk(ctx context.Context, touched []string) error {
 // loadKnown reads the index headers under p into known.
 func (s *scanner) loadKnown(p string) error {
 	if err := s.idx.WalkHeaders(p, func(fi FileInfo) error {
-		s.known[fi.Path] = known{kind: fi.Kind, deleted: fi.Deleted, size: fi.Size, modTime: fi.ModTime,
-			inode: fi.Inode, mode: fi.Mode, target: fi.SymlinkTarget}
+		s.known.add(fi.Path, known{kind: fi.Kind, deleted: fi.Deleted, size: fi.Size, modTime: fi.ModTime,
+			inode: fi.Inode, mode: fi.Mode, target: fi.SymlinkTarget})
 		return nil
 	}); err != nil {
 		return fmt.Errorf("reading index under %q: %w", p, err)
@@ -621,7 +620,7 @@ func (s *scanner) ensureAncestors(ctx context.Context, p string, done map[string
 			continue // raced with a removal; a later scan sorts it out
 		}
 		if ok {
-			s.known[dir] = known{kind: fi.Kind, deleted: fi.Deleted, mode: fi.Mode}
+			s.known.put(dir, known{kind: fi.Kind, deleted: fi.Deleted, mode: fi.Mode})
 		}
 		if err := s.visit(ctx, dir, info, false); err != nil {
 			return err
@@ -754,10 +753,7 @@ func validateChild(child, name string) error {
 // visit decides what to do with one entry present on disk, and recurses into
 // directories if recurse is set.
 func (s *scanner) visit(ctx context.Context, rel string, st entryStat, recurse bool) error {
-	k, had := s.known[rel]
-	if had {
-		delete(s.known, rel) // seen: what remains after the walk is gone
-	}
+	k, had := s.known.take(rel) // what is not taken by the end of the walk is gone
 	// prev copies k to the heap only for entries that are sent on: an
 	// unchanged one (nearly all of them on a rescan) costs no allocation.
 	prev := func() *known {

@@ -6,6 +6,7 @@ import (
 	"os"
 	"path/filepath"
 	"testing"
+	"time"
 )
 
 // benchFolder writes big random files and small ones into a new folder.
@@ -78,10 +79,22 @@ func BenchmarkWarmRescanSmallFiles(b *testing.B) {
 	if _, err := Scan(context.Background(), ScanConfig{Root: root, Device: testDevice}, idx); err != nil {
 		b.Fatal(err)
 	}
+	cpu0 := processCPU()
 	for b.Loop() {
 		res, err := Scan(context.Background(), ScanConfig{Root: root, Device: testDevice}, idx)
 		if err != nil || res.Unchanged != 10_100 || res.BytesHashed != 0 {
 			b.Fatalf("rescan: %+v %v", res.Unchanged, err)
 		}
 	}
+	reportCPU(b, cpu0)
+}
+
+// reportCPU adds the process's CPU time per iteration since cpu0 as the
+// metric cpu-ms/op: on a shared machine it moves far less with the load than
+// the wall time does, and it says how many cores a scan kept busy.
+func reportCPU(b *testing.B, cpu0 time.Duration) {
+	if cpu0 < 0 || b.N == 0 {
+		return
+	}
+	b.ReportMetric(float64(processCPU()-cpu0)/float64(time.Millisecond)/float64(b.N), "cpu-ms/op")
 }
