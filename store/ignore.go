@@ -125,7 +125,58 @@ func (ig *Ignorer) sawDir(dir string, hasIgnoreFile bool) {
 
 // matches applies the ignore file of dir to rel, which is below dir.
 func (ig *Ignorer) matches(dir, rel string, isDir bool) bool {
-	gi := ig.load(dir)
+	return matchIn(dir, ig.load(dir), rel, isDir)
+}
+
+// dirRules are the ignore files that apply to the entries of one directory:
+// its own and those of every directory above it, root first (nil ones left
+// out).
+type dirRules []dirRule
+
+type dirRule struct {
+	dir string
+	gi  *gitignore.GitIgnore
+}
+
+// rulesFor returns the rules for the entries of dir, loading them on first
+// use: a walk looks them up once per directory instead of once per entry
+// (one lock and one map look-up per ancestor).
+func (ig *Ignorer) rulesFor(dir string) dirRules {
+	var out dirRules
+	add := func(d string) {
+		if gi := ig.load(d); gi != nil {
+			out = append(out, dirRule{d, gi})
+		}
+	}
+	add("")
+	for i := 0; i < len(dir); i++ {
+		if dir[i] == '/' {
+			add(dir[:i])
+		}
+	}
+	if dir != "" {
+		add(dir)
+	}
+	return out
+}
+
+// ignored is Ignorer.ignoredEntry for an entry rel (named name) of the
+// directory these rules are for.
+func (r dirRules) ignored(rel, name string, isDir bool) bool {
+	if IsBuiltinIgnored(name) {
+		return true
+	}
+	for _, x := range r {
+		if matchIn(x.dir, x.gi, rel, isDir) {
+			return true
+		}
+	}
+	return false
+}
+
+// matchIn applies gi, the ignore file of dir (nil: none), to rel, which is
+// below dir.
+func matchIn(dir string, gi *gitignore.GitIgnore, rel string, isDir bool) bool {
 	if gi == nil {
 		return false
 	}

@@ -695,9 +695,16 @@ func (s *scanner) walkDir(ctx context.Context, rel string) error {
 	children := make([]string, 0, len(d.entries))
 	kept := d.entries[:0]
 	var subdirs []string
+	var rules dirRules
+	rulesLoaded := false
 	for _, e := range d.entries {
 		child := joinRel(rel, e.name)
-		if s.ig.ignoredEntry(child, e.name, e.isDir) {
+		if !rulesLoaded && !IsBuiltinIgnored(e.name) {
+			// Looked up at the first entry that needs them, as
+			// ignoredEntry would: an ignore file is read on first use.
+			rules, rulesLoaded = s.ig.rulesFor(rel), true
+		}
+		if rules.ignored(child, e.name, e.isDir) {
 			s.walkRes.Ignored++
 			continue
 		}
