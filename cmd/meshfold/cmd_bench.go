@@ -215,8 +215,11 @@ func runBenchScan(ctx context.Context, opts benchScanOptions, out io.Writer) err
 	fillRandom(rand.NewChaCha8([32]byte{'c', 'h', 'u', 'n', 'k'}), buf)
 	chunkMBps, blakeMBps := store.MeasureChunkThroughput(buf, benchChunkRounds)
 	chunkRatio := chunkMBps / blakeMBps
-	fmt.Fprintf(out, "\nsingle core: chunk+hash %.0f MB/s, BLAKE3 alone %.0f MB/s (%d MiB random buffer, best of %d)\n\n",
+	fmt.Fprintf(out, "\nsingle core: chunk+hash %.0f MB/s, BLAKE3 alone %.0f MB/s (%d MiB random buffer, best of %d)\n",
 		chunkMBps, blakeMBps, benchChunkBufBytes>>20, benchChunkRounds)
+	speedup, one, two := measureCoreScaling(buf)
+	fmt.Fprintf(out, "core check: BLAKE3 of %d MiB on one goroutine %.0f ms, two buffers on two goroutines at once %.0f ms: %.2fx the work per second (2.00 = two free cores)\n\n",
+		benchChunkBufBytes>>20, 1e3*one.Seconds(), 1e3*two.Seconds(), speedup)
 
 	bigCold := results[big.name][0]
 	coldGBps := float64(big.bytes) / 1e9 / bigCold.Seconds
