@@ -2,7 +2,6 @@ package store
 
 import (
 	"container/heap"
-	"os"
 	"slices"
 	"sync"
 )
@@ -146,27 +145,22 @@ func (l *dirLoader) close() {
 
 // readDir lists directory d.rel, sorts its entries by name and stats each.
 func (s *scanner) readDir(d *dirListing) {
-	dir, err := os.Open(s.abs(d.rel))
+	dirPath := s.abs(d.rel)
+	fd, names, closeDir, err := listDir(dirPath) // names only: the stat below has the type
 	if err != nil {
 		d.err = err
 		return
 	}
-	defer dir.Close()
-	names, err := dir.Readdirnames(-1) // names only: the stat below has the type
-	if err != nil {
-		d.err = err
-		return
-	}
+	defer closeDir()
 	slices.Sort(names)
 	entries := make([]dirEntry, len(names))
 	for i, n := range names {
 		entries[i].name = n
 	}
-	fd := int(dir.Fd())
 	stat := func(part []dirEntry) {
 		for i := range part {
 			e := &part[i]
-			e.st, e.err = statAt(fd, dir.Name(), e.name)
+			e.st, e.err = statAt(fd, dirPath, e.name)
 			e.isDir = e.err == nil && e.st.isDir()
 		}
 	}
