@@ -8,6 +8,14 @@
 // (ignore.go, names.go), the watcher (watch*.go) and reading chunks back from
 // files with verification (readback.go).
 //
+// A full scan compares every entry on disk with the index without reading
+// unchanged files: directories are listed (getdents64 on Linux) and their
+// entries lstat'ed relative to the directory's descriptor by read-ahead
+// goroutines (scan_dirs.go), while one pass over the index headers fills a
+// sorted slice the walker looks entries up in (scan_known.go). What a warm
+// rescan costs, and what it is measured against, is in BENCHMARKS.md
+// ("Scanning").
+//
 // What does not: anything about peers, the network or the rights log. store
 // imports nothing from meshfold's other packages; node/, protocol/ and
 // simulations/ import it.
