@@ -2,6 +2,7 @@ package store
 
 import (
 	"slices"
+	"sort"
 	"strings"
 )
 
@@ -16,31 +17,62 @@ type knownEntry struct {
 // walker compares each entry on disk with, and, once the walk is done, what it
 // did not find (tombstones).
 //
-// It is a slice in the index's own order (paths by bytes), filled by the
+// It is a list in the index's own order (paths by bytes), filled by the
 // index pass without a map: for a warm rescan of 10,000 files, building a
 // map of them (and growing it) cost more CPU than everything the walker does
 // with it, most of all in a new process whose heap starts small. The walker
 // visits a directory's entries in that same order, so a look-up first tries
 // the slot after the previous hit, and only then searches.
 type knownSet struct {
-	list     []knownEntry
+	// blocks hold the entries, knownBlock to a block but the last, so the
+	// list grows without copying (a slice doubling would allocate about
+	// twice the final size); n is how many there are.
+	blocks   [][]knownEntry
+	n        int
 	unsorted bool             // appended out of order (several touched paths); sorted before the first look-up
 	next     int              // where the next look-up tries first
-	added    map[string]known // put during the walk for paths not in list
+	added    map[string]known // put during the walk for paths not in the list
 }
+
+// knownBlock is how many entries one block of a knownSet holds.
+const knownBlock = 1024
+
+func (k *knownSet) at(i int) *knownEntry { return &k.blocks[i/knownBlock][i%knownBlock] }
 
 // add appends an index entry; the index pass calls it in index order.
 func (k *knownSet) add(path string, v known) {
-	if n := len(k.list); n > 0 && k.list[n-1].path >= path {
+	if k.n > 0 && k.at(k.n-1).path >= path {
 		k.unsorted = true
 	}
-	k.list = append(k.list, knownEntry{path: path, known: v})
+	if k.n%knownBlock == 0 {
+		k.blocks = append(k.blocks, make([]knownEntry, 0, knownBlock))
+	}
+	last := &k.blocks[len(k.blocks)-1]
+	*last = append(*last, knownEntry{path: path, known: v})
+	k.n++
+}
+
+// sort puts the entries in path order (rare: only ScanPaths with several
+// touched paths appends out of order).
+func (k *knownSet) sort() {
+	all := make([]knownEntry, 0, k.n)
+	for _, b := range k.blocks {
+		all = append(all, b...)
+	}
+	slices.SortFunc(all, func(a, b knownEntry) int { return strings.Compare(a.path, b.path) })
+	k.blocks = k.blocks[:0]
+	for i := 0; i < len(all); i += knownBlock {
+		end := min(i+knownBlock, len(all))
+		k.blocks = append(k.blocks, all[i:end:end])
+	}
+	k.unsorted = false
 }
 
 // put records path as known and not seen yet, replacing what was there.
 func (k *knownSet) put(path string, v known) {
 	if i := k.find(path); i >= 0 {
-		k.list[i].known, k.list[i].seen = v, false
+		e := k.at(i)
+		e.known, e.seen = v, false
 		return
 	}
 	if k.added == nil {
@@ -60,26 +92,29 @@ func (k *knownSet) take(path string) (v known, ok bool) {
 		}
 	}
 	i := k.find(path)
-	if i < 0 || k.list[i].seen {
+	if i < 0 {
 		return known{}, false
 	}
-	k.list[i].seen = true
-	return k.list[i].known, true
+	e := k.at(i)
+	if e.seen {
+		return known{}, false
+	}
+	e.seen = true
+	return e.known, true
 }
 
-// find returns the index of path in list, or -1.
+// find returns the position of path in the list, or -1.
 func (k *knownSet) find(path string) int {
 	if k.unsorted {
-		slices.SortFunc(k.list, func(a, b knownEntry) int { return strings.Compare(a.path, b.path) })
-		k.unsorted = false
+		k.sort()
 	}
-	if i := k.next; i < len(k.list) && k.list[i].path == path {
+	if i := k.next; i < k.n && k.at(i).path == path {
 		k.next = i + 1
 		return i
 	}
-	i, found := slices.BinarySearchFunc(k.list, path, func(e knownEntry, p string) int { return strings.Compare(e.path, p) })
+	i := sort.Search(k.n, func(i int) bool { return k.at(i).path >= path })
 	k.next = i
-	if !found {
+	if i == k.n || k.at(i).path != path {
 		return -1
 	}
 	k.next = i + 1
@@ -88,9 +123,11 @@ func (k *knownSet) find(path string) int {
 
 // remaining calls fn with every entry not taken.
 func (k *knownSet) remaining(fn func(path string, v known)) {
-	for i := range k.list {
-		if e := &k.list[i]; !e.seen {
-			fn(e.path, e.known)
+	for _, b := range k.blocks {
+		for i := range b {
+			if e := &b[i]; !e.seen {
+				fn(e.path, e.known)
+			}
 		}
 	}
 	for p, v := range k.added {

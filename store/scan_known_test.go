@@ -16,9 +16,12 @@ func TestKnownSetBehavesLikeAMap(t *testing.T) {
 		rng := rand.New(rand.NewPCG(seed, 1))
 		var ks knownSet
 		ref := map[string]known{}
-		paths := make([]string, 200)
+		paths, names := make([]string, 200), 100
+		if seed%5 == 0 { // several blocks of knownBlock entries
+			paths, names = make([]string, 3*knownBlock), 2*knownBlock
+		}
 		for i := range paths {
-			paths[i] = fmt.Sprintf("d%d/f%03d", rng.IntN(5), rng.IntN(100))
+			paths[i] = fmt.Sprintf("d%d/f%05d", rng.IntN(5), rng.IntN(names))
 			if rng.IntN(10) == 0 {
 				paths[i] = fmt.Sprintf("d%d", rng.IntN(5)) // a directory before or after its entries
 			}
@@ -37,7 +40,7 @@ func TestKnownSetBehavesLikeAMap(t *testing.T) {
 				ref[p] = v
 			}
 		}
-		for range 400 {
+		for range 2 * len(paths) {
 			p := paths[rng.IntN(len(paths))]
 			if rng.IntN(4) == 0 {
 				p += "x" // not in the index
