@@ -68,7 +68,9 @@ the page cache, then runs cold scans (new index) and warm rescans (nothing chang
 each in child processes, alternately (each warm rescan rescans the index the
 cold scan before it built), reporting the median time, throughput and the
 children's peak RSS, and the warm/cold ratio of each pair of runs. It also measures chunk+hash against BLAKE3 alone on one
-core, and prints a verdict line per target.`,
+core and, as a core check, how much more BLAKE3 work two goroutines get done
+than one (2.00x = two free cores; a cold scan cannot use more), and prints a
+verdict line per target.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			return runBenchScan(cmd.Context(), opts, cmd.OutOrStdout())
