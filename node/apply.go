@@ -56,6 +56,7 @@ type ApplyResult struct {
 	Applied      int
 	BytesFetched int64
 	BytesCopied  int64 // reused from chunks already on this device
+	BytesDirect  int64 // fetched bytes written with O_DIRECT (apply_direct.go)
 	Skipped      []PathError
 }
 
@@ -176,6 +177,7 @@ type run struct {
 	staged []*stagedFile
 	wanted map[string][]chunkTarget // CID key -> where its bytes go
 	order  []cid.Cid                // wanted CIDs, in first-seen order
+	direct directPool               // run buffers of direct writes
 }
 
 // stagedFile is a file being assembled under a temporary name.
@@ -186,6 +188,8 @@ type stagedFile struct {
 	f          *os.File
 	pending    int // chunk writes still to come
 	err        error
+	direct     *directWriter // fetched chunks written with O_DIRECT, or nil
+	noDirect   bool          // direct writes tried (or not worth it) for this file
 }
 
 type chunkTarget struct {
@@ -460,11 +464,13 @@ func (r *run) flush(ctx context.Context) error {
 					t.s.err = verr // the file fails; the others go on
 					continue
 				}
-				if _, err := t.s.f.WriteAt(data, t.off); err != nil {
+				if err := t.s.writeFetched(r, data, t.off); err != nil {
 					t.s.err = err
 					continue
 				}
-				t.s.pending--
+				if t.s.pending--; t.s.pending == 0 {
+					t.s.err = t.s.closeDirect(r)
+				}
 			}
 			return nil
 		})
@@ -475,6 +481,11 @@ func (r *run) flush(ctx context.Context) error {
 				}
 				s.err = fmt.Errorf("fetching %d chunks: %w", s.pending, err)
 			}
+		}
+	}
+	for _, s := range staged {
+		if err := s.closeDirect(r); s.err == nil {
+			s.err = err
 		}
 	}
 	// Metadata first, so the fsync covers it too.
@@ -524,6 +535,7 @@ func (a *Applier) finishFile(s *stagedFile) error {
 // discard removes the staged files of an Apply cut short.
 func (r *run) discard() {
 	for _, s := range r.staged {
+		s.closeDirect(r)
 		s.f.Close()
 		r.a.Root.Remove(s.tmp)
 	}

@@ -54,6 +54,13 @@ const (
 	// benchProfileEnv, set to a directory, makes each sync-node child write
 	// a CPU profile there.
 	benchProfileEnv = "MESHFOLD_BENCH_CPUPROFILE"
+	// benchHeapProfileEnv, set to a directory, makes each sync-node child
+	// write a heap profile there whenever its peak RSS has grown by
+	// benchHeapProfileStep, so the last one written shows the heap at (about)
+	// the peak, with the runtime's memory figures beside it.
+	benchHeapProfileEnv  = "MESHFOLD_BENCH_HEAPPROFILE"
+	benchHeapProfileStep = 4 << 20
+	benchHeapProfileTick = 50 * time.Millisecond
 )
 
 type benchSyncOptions struct {
@@ -144,6 +151,10 @@ func runSyncNode(ctx context.Context, opts syncNodeOptions, stdin io.Reader, out
 			return err
 		}
 		defer pprof.StopCPUProfile()
+	}
+	if dir := os.Getenv(benchHeapProfileEnv); dir != "" {
+		stop := heapAtPeak(filepath.Join(dir, fmt.Sprintf("%s-%d", opts.role, os.Getpid())))
+		defer stop()
 	}
 	cfg := node.Config{
 		Home:        opts.home,
@@ -852,4 +863,42 @@ func selfPeakRSS() int64 {
 		}
 	}
 	return 0
+}
+
+// heapAtPeak writes base+".heap.pprof" (and base+".memstats.txt") each time
+// this process's peak RSS has grown by benchHeapProfileStep, until stop is
+// called. Errors end the sampling silently: it is a diagnostic aid.
+func heapAtPeak(base string) (stop func()) {
+	done := make(chan struct{})
+	finished := make(chan struct{})
+	go func() {
+		defer close(finished)
+		var last int64
+		t := time.NewTicker(benchHeapProfileTick)
+		defer t.Stop()
+		for {
+			select {
+			case <-done:
+				return
+			case <-t.C:
+			}
+			peak := selfPeakRSS()
+			if peak < last+benchHeapProfileStep {
+				continue
+			}
+			last = peak
+			var ms runtime.MemStats
+			runtime.ReadMemStats(&ms)
+			f, err := os.Create(base + ".heap.pprof")
+			if err != nil {
+				return
+			}
+			pprof.Lookup("heap").WriteTo(f, 0)
+			f.Close()
+			os.WriteFile(base+".memstats.txt", fmt.Appendf(nil,
+				"VmHWM %d MiB\nHeapInuse %d MiB\nHeapIdle-HeapReleased %d MiB\nStackInuse %d MiB\nSys %d MiB\nNextGC %d MiB\nNumGC %d\n",
+				peak>>20, ms.HeapInuse>>20, (ms.HeapIdle-ms.HeapReleased)>>20, ms.StackInuse>>20, ms.Sys>>20, ms.NextGC>>20, ms.NumGC), 0o644)
+		}
+	}()
+	return func() { close(done); <-finished }
 }

@@ -1,0 +1,6 @@
+package node
+
+import "syscall"
+
+// oDirect is the open flag for direct writes.
+const oDirect = syscall.O_DIRECT
