@@ -478,15 +478,15 @@ func (f *Folder) publishGap() time.Duration {
 	return min(max(publishCoalesce, time.Duration(peers)*publishGapPerPeer), max(publishCoalesce, f.n.cfg.Heartbeat/2))
 }
 
-// signLocal signs the local versions made since the last call, naming the log
-// heads they were made under, so any member may forward them. A version this
-// device's user may not write stays unsigned: it is never served.
 // maxSignBatch bounds the versions signLocal records in one index batch: one
 // batch of 10,000 new versions held ~14 MB in leveldb's batch buffer plus its
 // journal copy and memtable, the sender's peak RSS in bench sync (b). A crash
 // between batches leaves the rest unsigned, to be signed on the next pass.
 const maxSignBatch = 1000
 
+// signLocal signs the local versions made since the last call, naming the log
+// heads they were made under, so any member may forward them. A version this
+// device's user may not write stays unsigned: it is never served.
 func (f *Folder) signLocal() error {
 	self := store.DeviceID(f.n.id)
 	f.diskMu.Lock()
