@@ -131,12 +131,22 @@ func (l *Log) settle() {
 		changed = changed || f.e.valid != f.valid || f.e.denial != f.denial
 		moved = moved || f.e.ix != f.ix
 	}
-	bump := changed
+	bump, all := changed, changed
+	var users []UserID
+	var paths []string
 	for _, e := range fresh {
-		bump = bump || turnsVerdicts(e)
+		if tr, ok := l.turnOf(e, l.state); ok {
+			bump = true
+			all = all || tr.all
+			users = append(users, tr.users...)
+			paths = append(paths, tr.paths...)
+		}
 	}
 	if bump {
-		l.gen++
+		if all {
+			users, paths = nil, nil
+		}
+		l.addTurn(verdictTurn{all: all, users: users, paths: paths})
 	}
 	if moved || changed || len(cached) == 0 || len(cached) > MaxCachedVerdicts {
 		return
