@@ -149,6 +149,7 @@ func (w *World) setup() error {
 	if err != nil {
 		return err
 	}
+	l.UseOpCache(w.ops)
 	f.log = l
 	w.folder = l.Folder()
 	w.genesisRaw = l.OpsSince(nil)[0]
@@ -193,6 +194,7 @@ func (w *World) setup() error {
 		if err != nil {
 			return err
 		}
+		rl.UseOpCache(w.ops)
 		if n.Spare || n.Relay {
 			// a spare holds only the genesis until it is invited; a relay
 			// never holds more
@@ -885,7 +887,7 @@ func (n *Node) crash() {
 
 func (n *Node) restart() {
 	n.up = true
-	l, err := crdt.Load(n.store)
+	l, err := crdt.LoadWith(n.store, n.w.ops)
 	if err != nil {
 		n.w.violate("store", "%s restart: load log: %v", n, err)
 		return
