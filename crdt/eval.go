@@ -131,22 +131,12 @@ func (l *Log) settle() {
 		changed = changed || f.e.valid != f.valid || f.e.denial != f.denial
 		moved = moved || f.e.ix != f.ix
 	}
-	bump, all := changed, changed
-	var users []UserID
-	var paths []string
+	bump := changed
 	for _, e := range fresh {
-		if tr, ok := l.turnOf(e, l.state); ok {
-			bump = true
-			all = all || tr.all
-			users = append(users, tr.users...)
-			paths = append(paths, tr.paths...)
-		}
+		bump = bump || turnsVerdicts(e)
 	}
 	if bump {
-		if all {
-			users, paths = nil, nil
-		}
-		l.addTurn(verdictTurn{all: all, users: users, paths: paths})
+		l.gen++
 	}
 	if moved || changed || len(cached) == 0 || len(cached) > MaxCachedVerdicts {
 		return

@@ -78,13 +78,9 @@ type Log struct {
 	rounds    int
 	store     OpStore
 	verdicts  map[string]verdictState
-	gen       uint64        // VerdictGeneration
-	turns     []verdictTurn // the last moves of gen (turns.go)
-	certUser  map[peer.ID]UserID
-	multiCert map[peer.ID]bool    // devices certified for two users
-	nodeNames map[NodeID][]string // every name each folder node was given
-	cuts      []cut               // ascending; see eval.go
-	opCache   *OpCache            // shared decoded ops (opcache.go), nil: none
+	gen       uint64   // VerdictGeneration
+	cuts      []cut    // ascending; see eval.go
+	opCache   *OpCache // shared decoded ops (opcache.go), nil: none
 
 	maxPendingOps, maxPendingBytes int // MaxPendingOps, MaxPendingBytes; tests lower them
 	cutEvery, evalCutEvery         int // CutEvery, EvalCutEvery; tests lower them
@@ -138,11 +134,7 @@ func newFromGenesis(op *Op, store OpStore) (*Log, error) {
 		lastSeq: map[peer.ID]*entry{},
 		forked:  map[peer.ID]bool{},
 		state:   newState(),
-
-		certUser:  map[peer.ID]UserID{},
-		multiCert: map[peer.ID]bool{},
-		nodeNames: map[NodeID][]string{},
-		store:     store,
+		store:   store,
 
 		maxPendingOps:   MaxPendingOps,
 		maxPendingBytes: MaxPendingBytes,
@@ -443,7 +435,6 @@ func (l *Log) insert(op *Op) error {
 			}
 		}
 	}
-	l.noteCert(op)
 	l.byKey[e.key] = e
 	for _, p := range e.parents {
 		delete(l.heads, p.key)
@@ -484,9 +475,6 @@ func (l *Log) insert(op *Op) error {
 		}
 		if e.valid {
 			l.state.apply(op, e.ix, l.isAnc)
-		}
-		if tr, ok := l.turnOf(e, l.state); ok {
-			l.addTurn(tr)
 		}
 		l.keepVerdicts(e)
 		l.maybeCut(e.ix, l.cutEvery, []*entry{e}, l.state)
@@ -547,6 +535,9 @@ const MaxCachedVerdicts = 256
 // entry's concurrent denials (e is added to them). So a stream of linear
 // appends does not make every verdict replay the log again.
 func (l *Log) keepVerdicts(e *entry) {
+	if turnsVerdicts(e) {
+		l.gen++
+	}
 	if len(l.verdicts) > MaxCachedVerdicts {
 		l.verdicts = nil
 		return
