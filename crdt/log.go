@@ -78,8 +78,9 @@ type Log struct {
 	rounds    int
 	store     OpStore
 	verdicts  map[string]verdictState
-	gen       uint64 // VerdictGeneration
-	cuts      []cut  // ascending; see eval.go
+	gen       uint64   // VerdictGeneration
+	cuts      []cut    // ascending; see eval.go
+	opCache   *OpCache // shared decoded ops (opcache.go), nil: none
 
 	maxPendingOps, maxPendingBytes int // MaxPendingOps, MaxPendingBytes; tests lower them
 	cutEvery, evalCutEvery         int // CutEvery, EvalCutEvery; tests lower them
@@ -148,11 +149,15 @@ func newFromGenesis(op *Op, store OpStore) (*Log, error) {
 
 // Load rebuilds a log from everything in store. The store must hold exactly
 // one genesis op.
-func Load(store OpStore) (*Log, error) {
+func Load(store OpStore) (*Log, error) { return LoadWith(store, nil) }
+
+// LoadWith is Load decoding through an OpCache; the log keeps using it
+// (UseOpCache).
+func LoadWith(store OpStore, c *OpCache) (*Log, error) {
 	var genesis []byte
 	var rest [][]byte
 	err := store.ForEach(func(id, raw []byte) error {
-		op, err := DecodeOp(raw)
+		op, err := c.decode(raw)
 		if err != nil {
 			return fmt.Errorf("crdt: stored op %x: %w", id, err)
 		}
@@ -176,6 +181,7 @@ func Load(store OpStore) (*Log, error) {
 	if err != nil {
 		return nil, err
 	}
+	l.opCache = c
 	if _, err := l.Merge(rest); err != nil {
 		return nil, err
 	}
@@ -271,7 +277,7 @@ func (l *Log) Merge(raws [][]byte) (MergeResult, error) {
 				continue
 			}
 		}
-		op, err := DecodeOp(raw)
+		op, err := l.opCache.decode(raw)
 		if err != nil {
 			res.Rejected = append(res.Rejected, err)
 			continue

@@ -149,6 +149,7 @@ func (w *World) setup() error {
 	if err != nil {
 		return err
 	}
+	l.UseOpCache(w.ops)
 	f.log = l
 	w.folder = l.Folder()
 	w.genesisRaw = l.OpsSince(nil)[0]
@@ -193,6 +194,7 @@ func (w *World) setup() error {
 		if err != nil {
 			return err
 		}
+		rl.UseOpCache(w.ops)
 		if n.Spare || n.Relay {
 			// a spare holds only the genesis until it is invited; a relay
 			// never holds more
@@ -380,18 +382,27 @@ func (n *Node) receive(m *message) {
 		if changed && n.Honest && n.Spare && n.member() {
 			n.Spare = false
 		}
-		if changed && n.Honest && n.applyAt == 0 {
-			// Coalesce: one plan for everything that arrives in the next
-			// applyDelayMs, as a node batches index updates.
-			n.applyAt = w.now + applyDelayMs
-			w.At(n.applyAt, "apply", func() {
-				n.applyAt = 0
-				if n.up {
-					n.apply()
-				}
-			})
+		if changed && n.Honest {
+			n.scheduleApply()
 		}
 	}
+}
+
+// scheduleApply plans in applyDelayMs unless a plan is already scheduled.
+// Coalesce: one plan for everything that arrives in the next applyDelayMs,
+// as a node batches index updates.
+func (n *Node) scheduleApply() {
+	if n.applyAt != 0 {
+		return
+	}
+	w := n.w
+	n.applyAt = w.now + applyDelayMs
+	w.At(n.applyAt, "apply", func() {
+		n.applyAt = 0
+		if n.up {
+			n.apply()
+		}
+	})
 }
 
 func (n *Node) member() bool {
@@ -581,7 +592,16 @@ func (n *Node) apply() {
 	// held now is an input of the next plan, which may move them again (a
 	// local version that won only while it was held, see plan.decide).
 	if len(p.acts) > 0 {
-		n.scan() // conflict copies are new local files
+		// Conflict copies are new local files: the scan records them, and
+		// they are planned like any local change (a copy the device may not
+		// write is quarantined and leaves the tree). Without the plan, a
+		// copy made after the last message stayed on this device alone
+		// (team CI seeds 488 and 621 never converged).
+		before := w.res.Changes
+		n.scan()
+		if w.res.Changes > before {
+			n.scheduleApply()
+		}
 	}
 }
 
@@ -885,7 +905,7 @@ func (n *Node) crash() {
 
 func (n *Node) restart() {
 	n.up = true
-	l, err := crdt.Load(n.store)
+	l, err := crdt.LoadWith(n.store, n.w.ops)
 	if err != nil {
 		n.w.violate("store", "%s restart: load log: %v", n, err)
 		return

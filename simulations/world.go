@@ -145,6 +145,7 @@ type World struct {
 	folder     cid.Cid
 	genesisRaw []byte
 
+	ops      *crdt.OpCache // decoded ops shared by every device's log: one signature check per op per world
 	reg      registry
 	res      Result
 	lockSeen map[string]crdt.LockID // path|fence -> the grant seen first
@@ -192,6 +193,7 @@ func NewWorld(opt Options, hooks Hooks) (*World, error) {
 		hooks:    hooks,
 		trace:    blake3.New(),
 		content:  map[string][]byte{},
+		ops:      crdt.NewOpCache(),
 		bridge:   -1,
 		lockSeen: map[string]crdt.LockID{},
 		reg: registry{

@@ -6,6 +6,7 @@ import (
 	"io"
 	"os"
 	"runtime/debug"
+	"runtime/pprof"
 	"slices"
 	"strings"
 	"time"
@@ -36,6 +37,7 @@ type simOptions struct {
 	ops      int
 	ci       bool
 	jobs     int
+	cpuprof  string
 }
 
 // simMaxJobs bounds --jobs (seeds run at once, one goroutine each).
@@ -73,6 +75,7 @@ a failing seed, its options and the exact command that replays it.`,
 	f.IntVar(&o.ops, "ops", 0, "workload operations (0: the scenario's default)")
 	f.BoolVar(&o.ci, "ci", false, "run at the scenario's CI size (the one go test uses), unless --nodes/--ops say otherwise")
 	f.IntVar(&o.jobs, "jobs", 1, fmt.Sprintf("seeds to run at once (at most %d); results are reported in seed order", simMaxJobs))
+	f.StringVar(&o.cpuprof, "cpuprofile", "", "write a CPU profile of the run to this file (go tool pprof)")
 	cmd.AddCommand(newSimRealCommand()) // the real-stack tier, cmd_sim_real.go
 	return cmd
 }
@@ -119,6 +122,17 @@ func runSim(out io.Writer, o simOptions) error {
 	replay := fmt.Sprintf("meshfold sim --scenario %s --nodes %d", s.Name, nodes)
 	if size.Ops > 0 {
 		replay += fmt.Sprintf(" --ops %d", size.Ops)
+	}
+	if o.cpuprof != "" {
+		f, err := os.Create(o.cpuprof)
+		if err != nil {
+			return fmt.Errorf("sim: cpu profile: %w", err)
+		}
+		defer f.Close()
+		if err := pprof.StartCPUProfile(f); err != nil {
+			return fmt.Errorf("sim: cpu profile: %w", err)
+		}
+		defer pprof.StopCPUProfile()
 	}
 	start, cpu0 := time.Now(), cpuTime()
 	results := runSeeds(s, size, o)
