@@ -91,6 +91,9 @@ type Folder struct {
 	// scan never mistakes a half-applied remote change for a local edit.
 	diskMu sync.Mutex
 	kick   chan struct{}
+	// peerJoined is set when a peer subscribes to the topic (topic_joins.go):
+	// the next publication goes out even if the state is unchanged.
+	peerJoined atomic.Bool
 
 	mu         sync.Mutex
 	peers      map[peer.ID]*state.FolderState
@@ -264,6 +267,11 @@ func (f *Folder) serve(ctx context.Context) error {
 	defer wg.Wait()
 	defer cancel() // runs before wg.Wait
 	wg.Go(func() { f.readStates(ctx, sub) })
+	joins, err := f.topic.EventHandler()
+	if err != nil {
+		return err
+	}
+	wg.Go(func() { f.watchJoins(ctx, joins) })
 	f.enforceLocks() // before the first scan: a file left read-only by a lock is known as such
 	wg.Go(func() { f.lockLoop(ctx) })
 
@@ -324,6 +332,9 @@ func (f *Folder) serve(ctx context.Context) error {
 		case <-heartbeat.C:
 			lastPublish, republish = time.Time{}, true
 		case <-f.kick:
+		}
+		if f.peerJoined.Swap(false) {
+			republish = true
 		}
 		if err := f.signLocal(); err != nil {
 			return err
