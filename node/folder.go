@@ -91,9 +91,9 @@ type Folder struct {
 	// scan never mistakes a half-applied remote change for a local edit.
 	diskMu sync.Mutex
 	kick   chan struct{}
-	// peerJoined is set when a peer subscribes to the topic (topic_joins.go):
-	// the next publication goes out even if the state is unchanged.
-	peerJoined atomic.Bool
+	// lastState is the last state this device published (signed, marshalled),
+	// pushed directly to a peer that joins the topic (topic_joins.go).
+	lastState atomic.Pointer[[]byte]
 
 	mu         sync.Mutex
 	peers      map[peer.ID]*state.FolderState
@@ -332,9 +332,6 @@ func (f *Folder) serve(ctx context.Context) error {
 		case <-heartbeat.C:
 			lastPublish, republish = time.Time{}, true
 		case <-f.kick:
-		}
-		if f.peerJoined.Swap(false) {
-			republish = true
 		}
 		if err := f.signLocal(); err != nil {
 			return err
@@ -596,6 +593,7 @@ func (f *Folder) publish(ctx context.Context, force bool) (bool, error) {
 		return false, err
 	}
 	raw := st.Marshal()
+	f.lastState.Store(&raw)
 	f.pushRelayed(raw) // gossip skips relayed connections (relay.go)
 	if err := f.topic.Publish(ctx, raw); err != nil {
 		return false, err

@@ -197,14 +197,6 @@ func (n *Node) Start(ctx context.Context) error {
 	// and the relay's limits bound them (pubsub opens its streams with this
 	// context).
 	ps, err := pubsub.NewGossipSub(allowLimited(n.ctx), n.host,
-		// A device's own state goes to every peer in the topic, not only
-		// to its mesh: go-libp2p-pubsub v0.19 defaults to mesh-only, and a
-		// peer that had just joined is in no mesh until GossipSub's next
-		// heartbeat, so the state republished for it on join
-		// (topic_joins.go) was dropped and it waited for the folder's own
-		// heartbeat (measured: ~0.6 s of bench sync's start-up with a 1 s
-		// heartbeat; up to 10 s with the default).
-		pubsub.WithFloodPublish(true),
 		pubsub.WithPeerOutboundQueueSize(pubsubQueue),
 		pubsub.WithValidateQueueSize(pubsubQueue),
 	)

@@ -642,22 +642,27 @@ func (f *Folder) pushRelayed(raw []byte) {
 		if p == f.n.id || f.n.hasDirectConn(p) || !f.n.IsMember(f.id, p) {
 			continue
 		}
-		go func() {
-			ctx, cancel := context.WithTimeout(allowLimited(f.n.ctx), relayedStateTimeout)
-			defer cancel()
-			s, err := f.n.host.NewStream(ctx, p, RelayedStateProtocol)
-			if err != nil {
-				f.log.Debug("pushing the folder state over a relay", "peer", ShortID(p), "err", err)
-				return
-			}
-			s.SetWriteDeadline(time.Now().Add(relayedStateTimeout))
-			if _, err := s.Write(raw); err != nil {
-				s.Reset()
-				return
-			}
-			s.CloseWrite()
-			io.Copy(io.Discard, s) // wait for the receiver to close
-			s.Close()
-		}()
+		go f.pushState(p, raw)
 	}
+}
+
+// pushState sends the folder's signed state raw to peer p on
+// RelayedStateProtocol (over whatever connection reaches it) and waits for
+// the receiver to close.
+func (f *Folder) pushState(p peer.ID, raw []byte) {
+	ctx, cancel := context.WithTimeout(allowLimited(f.n.ctx), relayedStateTimeout)
+	defer cancel()
+	s, err := f.n.host.NewStream(ctx, p, RelayedStateProtocol)
+	if err != nil {
+		f.log.Debug("pushing the folder state", "peer", ShortID(p), "err", err)
+		return
+	}
+	s.SetWriteDeadline(time.Now().Add(relayedStateTimeout))
+	if _, err := s.Write(raw); err != nil {
+		s.Reset()
+		return
+	}
+	s.CloseWrite()
+	io.Copy(io.Discard, s) // wait for the receiver to close
+	s.Close()
 }
