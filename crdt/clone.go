@@ -70,6 +70,7 @@ func (s *State) clone() *State {
 	for k, v := range s.locks {
 		f := *v
 		f.reqs = append([]LockID(nil), v.reqs...)
+		f.acked = maps.Clone(v.acked)
 		c.locks[k] = &f
 	}
 	for k, v := range s.links {

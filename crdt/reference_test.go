@@ -82,6 +82,8 @@ type refLockReq struct {
 	granted bool
 	fence   uint64
 	ended   bool
+	epoch   uint64 // 1 + the highest epoch of a request for the path in its causal past
+	ix      int
 }
 
 type refFile struct {
@@ -297,7 +299,14 @@ func (r *refEval) resolve(set []bool) *refState {
 			s.witnesses = b.Devices
 		case LockRequest:
 			p := cleanRefPath(b.Path)
-			s.reqs[id] = &refLockReq{id: id, path: p, user: author, acks: map[peer.ID]bool{}, expired: map[peer.ID]bool{}}
+			var epoch uint64
+			for _, o := range s.reqs {
+				if o.path == p && r.anc[i][o.ix] && o.epoch > epoch {
+					epoch = o.epoch
+				}
+			}
+			s.reqs[id] = &refLockReq{id: id, path: p, user: author, acks: map[peer.ID]bool{}, expired: map[peer.ID]bool{},
+				epoch: epoch + 1, ix: i}
 			s.file(p).reqs = append(s.file(p).reqs, id)
 		case LockAck:
 			rq := s.reqs[b.Request]
@@ -306,9 +315,9 @@ func (r *refEval) resolve(set []bool) *refState {
 			}
 			rq.acks[op.Author] = true
 			f := s.file(rq.path)
-			if !rq.granted && !rq.ended && f.holder == "" && s.witnessCount(rq.acks) >= len(s.witnesses)/2+1 {
-				f.fence++
-				rq.granted, rq.fence, f.holder = true, f.fence, rq.id
+			if !rq.granted && !rq.ended && f.holder == "" && rq.epoch > f.fence && s.witnessCount(rq.acks) >= len(s.witnesses)/2+1 {
+				f.fence = rq.epoch
+				rq.granted, rq.fence, f.holder = true, rq.epoch, rq.id
 			}
 		case LockRelease:
 			s.endLock(b.Request)
@@ -651,6 +660,11 @@ func (r *refEval) admit(s *refState, op *Op) string {
 		}
 		if s.liveAck(op.Author, rq.path, rq.id) {
 			return "witness busy"
+		}
+		for _, o := range s.reqs {
+			if o.path == rq.path && o.acks[op.Author] && o.epoch >= rq.epoch {
+				return "witness acked this epoch or a later one"
+			}
 		}
 	case LockRelease:
 		rq := s.reqs[b.Request]

@@ -19,6 +19,7 @@ var (
 	ErrVoided         = errors.New("crdt: voided by a concurrent denial (strong remove)")
 	ErrEquivocated    = errors.New("crdt: author device equivocated in this op's past")
 	ErrLockBusy       = errors.New("crdt: witness already acknowledges another live lock request")
+	ErrLockStale      = errors.New("crdt: witness already acknowledged a lock request for this file with this epoch or a later one")
 )
 
 // maxTreeDepth bounds walks up the folder tree.
@@ -87,14 +88,17 @@ type lockReq struct {
 	granted bool
 	fence   uint64
 	ended   bool
-	grantIx int // order index of the ack that reached quorum
-	endIx   int // order index of the op that ended it
+	epoch   uint64 // 1 + the highest epoch of a request for the file in its causal past; its fence if granted
+	ix      int    // order index of the request
+	grantIx int    // order index of the ack that reached quorum
+	endIx   int    // order index of the op that ended it
 }
 
 type fileLock struct {
 	holder LockID // "" when free
-	fence  uint64 // highest fence granted so far
+	fence  uint64 // highest fence (request epoch) granted so far
 	reqs   []LockID
+	acked  map[peer.ID]uint64 // per witness, the highest epoch it acked (valid acks, ended requests too)
 }
 
 type link struct {
@@ -631,6 +635,9 @@ func (s *State) check(op *Op) error {
 		if s.liveAck(op.Author, rq.path, rq.id) {
 			return ErrLockBusy
 		}
+		if rq.epoch <= s.ackedEpoch(op.Author, rq.path) {
+			return ErrLockStale
+		}
 	case LockRelease:
 		rq := s.reqs[b.Request]
 		if rq == nil || rq.ended {
@@ -971,20 +978,33 @@ func (s *State) apply(op *Op, ix int, anc ancFunc) {
 	case DeclareWitnesses:
 		s.witnesses = append([]peer.ID(nil), b.Devices...)
 	case LockRequest:
-		s.reqs[id] = &lockReq{id: id, path: cleanPath(b.Path), user: author, device: op.Author, lease: b.LeaseSecs,
-			time: op.Time, acks: map[peer.ID]bool{}, expired: map[peer.ID]bool{}}
 		fl := s.fileLock(cleanPath(b.Path))
+		s.reqs[id] = &lockReq{id: id, path: cleanPath(b.Path), user: author, device: op.Author, lease: b.LeaseSecs,
+			time: op.Time, acks: map[peer.ID]bool{}, expired: map[peer.ID]bool{},
+			epoch: 1 + s.pastEpoch(fl, ix, anc), ix: ix}
 		fl.reqs = append(fl.reqs, id)
 	case LockAck:
 		rq := s.reqs[b.Request]
-		if rq == nil || rq.ended { // ended requests never change (clone shares them)
+		if rq == nil {
+			return
+		}
+		fl := s.fileLock(rq.path)
+		// The witness acked this epoch even if a concurrent op put first in
+		// the order ended the request: some replica may have counted the
+		// ack towards a grant before that op arrived.
+		if fl.acked == nil {
+			fl.acked = map[peer.ID]uint64{}
+		}
+		fl.acked[op.Author] = max(fl.acked[op.Author], rq.epoch)
+		if rq.ended { // ended requests never change (clone shares them)
 			return
 		}
 		rq.acks[op.Author] = true
-		fl := s.fileLock(rq.path)
-		if !rq.granted && !rq.ended && fl.holder == "" && s.count(rq.acks) >= s.quorum() {
-			fl.fence++
-			rq.granted, rq.fence, rq.grantIx = true, fl.fence, ix
+		// The fence is the request's epoch, fixed by the request's causal
+		// past: the order of concurrent ops cannot renumber it.
+		if !rq.granted && !rq.ended && fl.holder == "" && rq.epoch > fl.fence && s.count(rq.acks) >= s.quorum() {
+			fl.fence = rq.epoch
+			rq.granted, rq.fence, rq.grantIx = true, rq.epoch, ix
 			fl.holder = rq.id
 		}
 	case LockRelease, LockBreak:
@@ -1043,6 +1063,31 @@ func (s *State) count(m map[peer.ID]bool) int {
 		}
 	}
 	return n
+}
+
+// pastEpoch is the highest epoch of the requests for the file fl that are in
+// the causal past of the op at order index ix (R10: a request's epoch is
+// 1 + the highest epoch it has seen for the file). Only the past counts:
+// a concurrent request that the order happens to put first must not move
+// the epoch, which is the grant's fence.
+func (s *State) pastEpoch(fl *fileLock, ix int, anc ancFunc) uint64 {
+	var e uint64
+	for _, id := range fl.reqs {
+		if r := s.reqs[id]; r.epoch > e && anc(r.ix, ix) {
+			e = r.epoch
+		}
+	}
+	return e
+}
+
+// ackedEpoch is the highest epoch of a request for path that witness w
+// has acknowledged (R10: a witness acks only epochs above it). s is the
+// state of the ack's past, where the witness's own earlier acks are.
+func (s *State) ackedEpoch(w peer.ID, path string) uint64 {
+	if fl := s.locks[path]; fl != nil {
+		return fl.acked[w]
+	}
+	return 0
 }
 
 func (s *State) fileLock(path string) *fileLock {
