@@ -213,6 +213,9 @@ func (f *Folder) witness() {
 		switch {
 		case errors.Is(err, crdt.ErrLockBusy):
 			continue // another request holds this witness's slot: try again when it ends
+		case errors.Is(err, crdt.ErrLockStale):
+			// This witness acked this epoch or a later one for the file (a
+			// concurrent request): never ackable; the requester asks again.
 		case err != nil && !errors.Is(err, crdt.ErrBadTarget):
 			f.log.Warn("acknowledging a lock request", "path", r.Path, "err", err)
 			continue
