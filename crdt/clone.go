@@ -24,6 +24,7 @@ func (s *State) clone() *State {
 		reqs:       make(map[LockID]*lockReq, len(s.reqs)),
 		locks:      make(map[string]*fileLock, len(s.locks)),
 		links:      make(map[LinkID]*link, len(s.links)),
+		epochs:     s.epochs,
 	}
 	for k, v := range s.devices {
 		d := *v

@@ -466,7 +466,7 @@ func (l *Log) pass(denials, losers []int, first int, base *State) (*State, []joi
 		if base != nil {
 			return base.clone()
 		}
-		return newState()
+		return l.newState()
 	}
 	running := fresh()
 	anc := l.isAnc
@@ -598,7 +598,7 @@ func slicesEqual(a, b []int) bool {
 // replayFrom builds the state of base (the state before order index first)
 // plus the valid ops in [first, end) that pick selects.
 func (l *Log) replayFrom(first, end int, base *State, pick func(j int) bool) *State {
-	st := newState()
+	st := l.newState()
 	if base != nil {
 		st = base.clone()
 	}

@@ -115,3 +115,29 @@ func TestLockEpochAcks(t *testing.T) {
 		t.Fatalf("rb2: holder %+v %v, want fence 2", h, ok)
 	}
 }
+
+// TestLockEpochIgnoresVoidedRequests: a request's epoch counts every lock
+// request in its causal past, valid or not. A request voided later (its
+// requester's edit right was revoked concurrently, D1) must not lower the
+// epochs, and so the fences, of the requests made after it: b held fence 2
+// before the revocation arrived.
+func TestLockEpochIgnoresVoidedRequests(t *testing.T) {
+	l, f, ws, a, b := lockTeam(t)
+	const p = "doc.odt"
+	rv := fork(t, l)
+	must(t, rv, f, Revoke{Principal: UserPrincipal(a.uid)})
+	ra := must(t, l, a, LockRequest{Path: p, LeaseSecs: 60}) // concurrent with the revocation
+	rb := must(t, l, b, LockRequest{Path: p, LeaseSecs: 60})
+	ack(t, l, ws[0], rb)
+	ack(t, l, ws[1], rb)
+	if h, ok := l.LockHolder(p); !ok || h.ID != RefOf(rb.ID) || h.Fence != 2 {
+		t.Fatalf("rb: holder %+v %v, want rb with fence 2", h, ok)
+	}
+	sync(t, l, rv)
+	if valid, _, _ := l.Status(ra.ID); valid {
+		t.Fatal("test setup: a's request should be voided by the concurrent revocation")
+	}
+	if h, ok := l.LockHolder(p); !ok || h.ID != RefOf(rb.ID) || h.Fence != 2 {
+		t.Fatalf("after a's request was voided: holder %+v %v, want rb still with fence 2", h, ok)
+	}
+}

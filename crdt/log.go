@@ -47,6 +47,10 @@ type entry struct {
 	denial  bool   // valid and takes a right away (see State.isDenialOp)
 	hits    UserID // for a denial: the one user it takes rights from, or "" (see State.deniedUser)
 	err     error
+	// lockTop: per file, the highest lock request epoch in the op's
+	// causal past, itself included (shared with parents when equal;
+	// never modified). nil when there is none.
+	lockTop *lockTops
 }
 
 // Fork is proof that a device equivocated: two different ops with one
@@ -74,6 +78,7 @@ type Log struct {
 	forks     []Fork
 	forked    map[peer.ID]bool
 	state     *State
+	epochs    lockEpochs // every lock request's epoch, from its causal past (lockepoch.go)
 	dirty     bool
 	rounds    int
 	store     OpStore
@@ -133,14 +138,15 @@ func newFromGenesis(op *Op, store OpStore) (*Log, error) {
 		bySeq:   map[peer.ID]map[uint64][]*entry{},
 		lastSeq: map[peer.ID]*entry{},
 		forked:  map[peer.ID]bool{},
-		state:   newState(),
 		store:   store,
+		epochs:  lockEpochs{},
 
 		maxPendingOps:   MaxPendingOps,
 		maxPendingBytes: MaxPendingBytes,
 		cutEvery:        CutEvery,
 		evalCutEvery:    EvalCutEvery,
 	}
+	l.state = l.newState()
 	if err := l.insert(op); err != nil {
 		return nil, err
 	}
@@ -411,6 +417,13 @@ func (l *Log) insert(op *Op) error {
 	}
 	if err := l.structural(op, e.parents); err != nil {
 		return err
+	}
+	e.lockTop = mergeLockTops(e.parents)
+	if b, ok := op.Body.(LockRequest); ok {
+		path := cleanPath(b.Path)
+		epoch := e.lockTop.get(path) + 1
+		e.lockTop = e.lockTop.with(path, epoch)
+		l.epochs[RefOf(op.ID)] = epoch
 	}
 	if l.store != nil {
 		if err := l.store.Put(op.ID.Bytes(), op.Raw); err != nil {

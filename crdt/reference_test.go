@@ -51,6 +51,7 @@ type refEval struct {
 	devUser map[peer.ID]UserID
 	folder  cid.Cid
 	memo    map[string]*refState
+	epochs  map[int]uint64 // lock request epochs, memoized
 	valid   []bool
 	reason  []string
 	rounds  int
@@ -83,7 +84,6 @@ type refLockReq struct {
 	fence   uint64
 	ended   bool
 	epoch   uint64 // 1 + the highest epoch of a request for the path in its causal past
-	ix      int
 }
 
 type refFile struct {
@@ -113,7 +113,7 @@ type refAssign struct {
 }
 
 func newRefEval(ops []*Op) *refEval {
-	r := &refEval{ix: map[string]int{}, devUser: map[peer.ID]UserID{}, memo: map[string]*refState{}}
+	r := &refEval{ix: map[string]int{}, devUser: map[peer.ID]UserID{}, memo: map[string]*refState{}, epochs: map[int]uint64{}}
 	r.ops = append(r.ops, ops...)
 	sort.Slice(r.ops, func(i, j int) bool {
 		if r.ops[i].Lamport != r.ops[j].Lamport {
@@ -155,6 +155,23 @@ func newRefEval(ops []*Op) *refEval {
 		r.anc[i] = a
 	}
 	return r
+}
+
+// epoch of the lock request at index i: 1 + the highest epoch of a request
+// for the same path among all its causal ancestors, valid or not (R10).
+func (r *refEval) epoch(i int) uint64 {
+	if e, ok := r.epochs[i]; ok {
+		return e
+	}
+	p := cleanRefPath(r.ops[i].Body.(LockRequest).Path)
+	var e uint64
+	for j := 0; j < i; j++ {
+		if b, ok := r.ops[j].Body.(LockRequest); ok && r.anc[i][j] && cleanRefPath(b.Path) == p {
+			e = max(e, r.epoch(j))
+		}
+	}
+	r.epochs[i] = e + 1
+	return e + 1
 }
 
 func (r *refEval) concurrent(a, b int) bool {
@@ -299,14 +316,8 @@ func (r *refEval) resolve(set []bool) *refState {
 			s.witnesses = b.Devices
 		case LockRequest:
 			p := cleanRefPath(b.Path)
-			var epoch uint64
-			for _, o := range s.reqs {
-				if o.path == p && r.anc[i][o.ix] && o.epoch > epoch {
-					epoch = o.epoch
-				}
-			}
 			s.reqs[id] = &refLockReq{id: id, path: p, user: author, acks: map[peer.ID]bool{}, expired: map[peer.ID]bool{},
-				epoch: epoch + 1, ix: i}
+				epoch: r.epoch(i)}
 			s.file(p).reqs = append(s.file(p).reqs, id)
 		case LockAck:
 			rq := s.reqs[b.Request]

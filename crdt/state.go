@@ -88,8 +88,7 @@ type lockReq struct {
 	granted bool
 	fence   uint64
 	ended   bool
-	epoch   uint64 // 1 + the highest epoch of a request for the file in its causal past; its fence if granted
-	ix      int    // order index of the request
+	epoch   uint64 // see lockepoch.go; its fence if granted
 	grantIx int    // order index of the ack that reached quorum
 	endIx   int    // order index of the op that ended it
 }
@@ -130,6 +129,7 @@ type State struct {
 	reqs       map[LockID]*lockReq
 	locks      map[string]*fileLock
 	links      map[LinkID]*link
+	epochs     lockEpochs // the log's, shared: lock request epochs (read only)
 }
 
 func newState() *State {
@@ -980,8 +980,7 @@ func (s *State) apply(op *Op, ix int, anc ancFunc) {
 	case LockRequest:
 		fl := s.fileLock(cleanPath(b.Path))
 		s.reqs[id] = &lockReq{id: id, path: cleanPath(b.Path), user: author, device: op.Author, lease: b.LeaseSecs,
-			time: op.Time, acks: map[peer.ID]bool{}, expired: map[peer.ID]bool{},
-			epoch: 1 + s.pastEpoch(fl, ix, anc), ix: ix}
+			time: op.Time, acks: map[peer.ID]bool{}, expired: map[peer.ID]bool{}, epoch: s.epochs[id]}
 		fl.reqs = append(fl.reqs, id)
 	case LockAck:
 		rq := s.reqs[b.Request]
@@ -1063,21 +1062,6 @@ func (s *State) count(m map[peer.ID]bool) int {
 		}
 	}
 	return n
-}
-
-// pastEpoch is the highest epoch of the requests for the file fl that are in
-// the causal past of the op at order index ix (R10: a request's epoch is
-// 1 + the highest epoch it has seen for the file). Only the past counts:
-// a concurrent request that the order happens to put first must not move
-// the epoch, which is the grant's fence.
-func (s *State) pastEpoch(fl *fileLock, ix int, anc ancFunc) uint64 {
-	var e uint64
-	for _, id := range fl.reqs {
-		if r := s.reqs[id]; r.epoch > e && anc(r.ix, ix) {
-			e = r.epoch
-		}
-	}
-	return e
 }
 
 // ackedEpoch is the highest epoch of a request for path that witness w
