@@ -24,7 +24,7 @@ func (s *State) clone() *State {
 		reqs:       make(map[LockID]*lockReq, len(s.reqs)),
 		locks:      make(map[string]*fileLock, len(s.locks)),
 		links:      make(map[LinkID]*link, len(s.links)),
-		epochs:     s.epochs,
+		lockFacts:  s.lockFacts,
 	}
 	for k, v := range s.devices {
 		d := *v
@@ -71,7 +71,6 @@ func (s *State) clone() *State {
 	for k, v := range s.locks {
 		f := *v
 		f.reqs = append([]LockID(nil), v.reqs...)
-		f.acked = maps.Clone(v.acked)
 		c.locks[k] = &f
 	}
 	for k, v := range s.links {

@@ -162,25 +162,26 @@
 // TestSeedDropboxRestrictedDesign.
 //
 // R10 Locks. Owners declare a witness set (DeclareWitnesses). A LockRequest
-// by an editor has an epoch: 1 + the highest epoch of a request for the file
-// in its causal past (computed, not carried: the op set fixes it, and no
-// order of concurrent ops moves it). It becomes a granted lock when a
-// majority of the witnesses have acknowledged it with LockAck ops; a witness
-// may not ack a second request for a file while its earlier ack is live
-// (ErrLockBusy), nor a request whose epoch is not above every epoch it acked
-// for the file before (ErrLockStale; acks of requests that a concurrent op
-// ended count too), so two majorities cannot both grant, and no two grants
+// by an editor has an epoch: 1 + the highest epoch of a lock request for the
+// file in its causal past, valid or not (computed, not carried: the op's
+// hash-linked past fixes it, so no order of concurrent ops and no later
+// voiding moves it; lockepoch.go). It becomes a granted lock when a
+// majority of the witnesses have acknowledged it with LockAck ops; a
+// witness may not ack a second request for a file while its earlier ack is
+// live (ErrLockBusy), nor a request whose epoch is not above every epoch it
+// acked for the file before, in its own chain of ops, valid acks or not
+// (ErrLockStale). So two majorities cannot both grant, and no two grants
 // ever share an epoch. A grant's fencing number is its request's epoch; a
 // request reaching a quorum is granted only if the file is free and its
 // epoch is above the file's last granted fence (granted fences strictly
 // increase, I6). Fences are not numbered in grant order: a requester cut off
 // by a partition may withdraw its request while the witnesses complete its
 // quorum elsewhere; replicas see the grant, and when the withdrawal arrives
-// it can sort before the last acks, so the converged order never granted it
-// and a grant-order count would renumber every later grant (lock-contention-
-// partition seeds 323, 720, 821). Each grant carries its fence and the
-// requested lease. A lock ends on LockRelease by its holder,
-// LockBreak by a manager, or LockExpire ops from a majority of witnesses
+// it can sort before the last acks, so the converged order never granted it,
+// and a grant-order count renumbered every later grant, giving one fence to
+// two holders (lock-contention-partition seeds 323, 720, 821). Each grant
+// carries its fence and the requested lease. A lock ends on LockRelease by
+// its holder, LockBreak by a manager, or LockExpire ops from a majority of witnesses
 // (each witness publishes one when the lease ran out on its own clock;
 // ExpiredLeases(now) helps it decide). A holder who loses write access no
 // longer holds the lock. While a file is locked, Can(write) is false for
@@ -188,7 +189,8 @@
 // grant in their past, or are concurrent with it, without its end, is a
 // conflict copy, and so is a version whose fence is not the holder's current
 // one. TestLocks, TestVersionVerdict, TestSeedOodriveLock,
-// TestLockFenceSurvivesLateRelease, TestLockEpochAcks.
+// TestLockFenceSurvivesLateRelease, TestLockEpochAcks,
+// TestLockEpochIgnoresVoidedRequests, TestLockAckFloorCountsVoidedAcks.
 //
 // R11 Invitations. Only the invitation's public key is in the log
 // (CreateInvite, with role, folder, expiry hint, max uses, approval). The
@@ -244,8 +246,11 @@
 //   - A request's epoch is derived from its causal past rather than carried
 //     in the op (R10 has the requester write it): the same number, but no
 //     requester can pick one that starves the file, and old ops need no new
-//     field. A request that loses to a concurrent one with the same epoch
-//     stays pending until its requester withdraws it and asks again.
+//     field. A witness's "epochs acked before" are its own signed acks
+//     (valid or not, of requests in their past), not the valid ones: a
+//     voided ack was still counted by some replica towards a grant. A
+//     request that loses to a concurrent one with the same epoch stays
+//     pending until its requester withdraws it and asks again.
 //   - A lock ends on expiry only when a majority of witnesses published
 //     LockExpire (symmetric with acquisition), not when one did: one faulty
 //     witness cannot end a lock.
@@ -322,5 +327,6 @@
 // log.go (the DAG, pending buffer, Merge, Append, Build), eval.go (total
 // order, ancestry, cuts, strong-remove rounds), clone.go (state copies), query.go (Can, Members, locks,
 // invitations, links, requests, VersionVerdict), snapshot.go (Snapshot,
-// Digest), link.go (link password verifiers), memstore.go.
+// Digest), link.go (link password verifiers), lockepoch.go (lock request
+// epochs and witness ack marks, facts of the op DAG), memstore.go.
 package crdt

@@ -141,3 +141,34 @@ func TestLockEpochIgnoresVoidedRequests(t *testing.T) {
 		t.Fatalf("after a's request was voided: holder %+v %v, want rb still with fence 2", h, ok)
 	}
 }
+
+// TestLockAckFloorCountsVoidedAcks: a witness that acked an epoch may not ack
+// another request with that epoch even when its first ack is voided later
+// (the request's requester was revoked concurrently): a replica granted the
+// first request with fence 1 before the revocation arrived, so granting the
+// other with fence 1 would hand one fence to two holders.
+func TestLockAckFloorCountsVoidedAcks(t *testing.T) {
+	l, f, ws, a, b := lockTeam(t)
+	const p = "doc.odt"
+	rv := fork(t, l)
+	must(t, rv, f, Revoke{Principal: UserPrincipal(a.uid)})
+	r2 := fork(t, l)
+	rb := must(t, r2, b, LockRequest{Path: p, LeaseSecs: 60}) // epoch 1, concurrent with a's
+	ra := must(t, l, a, LockRequest{Path: p, LeaseSecs: 60})  // epoch 1, concurrent with the revocation
+	ack(t, l, ws[0], ra)
+	ack(t, l, ws[1], ra)
+	seen := fenceLedger{}
+	seen.see(t, "a granted", l, p)
+	sync(t, l, r2, rv)
+	if valid, _, _ := l.Status(ra.ID); valid {
+		t.Fatal("test setup: a's request should be voided by the concurrent revocation")
+	}
+	if err := refused(t, l, ws[0], LockAck{Request: RefOf(rb.ID)}); !errors.Is(err, ErrLockStale) {
+		t.Fatalf("ack of epoch 1 by a witness whose (voided) ack of epoch 1 is in its past: %v, want ErrLockStale", err)
+	}
+	ack(t, l, ws[2], rb)
+	seen.see(t, "after the revocation", l, p)
+	if h, ok := l.LockHolder(p); ok {
+		t.Fatalf("b granted with fence %d on one ack", h.Fence)
+	}
+}

@@ -78,7 +78,7 @@ type Log struct {
 	forks     []Fork
 	forked    map[peer.ID]bool
 	state     *State
-	epochs    lockEpochs // every lock request's epoch, from its causal past (lockepoch.go)
+	lockFacts *lockFacts // lock epochs and witness ack marks (lockepoch.go)
 	dirty     bool
 	rounds    int
 	store     OpStore
@@ -130,16 +130,16 @@ func newFromGenesis(op *Op, store OpStore) (*Log, error) {
 		return nil, fmt.Errorf("%w: genesis author is not a founder device", ErrUnknownDevice)
 	}
 	l := &Log{
-		folder:  op.ID,
-		byKey:   map[string]*entry{},
-		heads:   map[string]*entry{},
-		pending: map[string]*Op{},
-		waiting: map[string][]string{},
-		bySeq:   map[peer.ID]map[uint64][]*entry{},
-		lastSeq: map[peer.ID]*entry{},
-		forked:  map[peer.ID]bool{},
-		store:   store,
-		epochs:  lockEpochs{},
+		folder:    op.ID,
+		byKey:     map[string]*entry{},
+		heads:     map[string]*entry{},
+		pending:   map[string]*Op{},
+		waiting:   map[string][]string{},
+		bySeq:     map[peer.ID]map[uint64][]*entry{},
+		lastSeq:   map[peer.ID]*entry{},
+		forked:    map[peer.ID]bool{},
+		store:     store,
+		lockFacts: newLockFacts(),
 
 		maxPendingOps:   MaxPendingOps,
 		maxPendingBytes: MaxPendingBytes,
@@ -418,18 +418,12 @@ func (l *Log) insert(op *Op) error {
 	if err := l.structural(op, e.parents); err != nil {
 		return err
 	}
-	e.lockTop = mergeLockTops(e.parents)
-	if b, ok := op.Body.(LockRequest); ok {
-		path := cleanPath(b.Path)
-		epoch := e.lockTop.get(path) + 1
-		e.lockTop = e.lockTop.with(path, epoch)
-		l.epochs[RefOf(op.ID)] = epoch
-	}
 	if l.store != nil {
 		if err := l.store.Put(op.ID.Bytes(), op.Raw); err != nil {
 			return fmt.Errorf("%w: %w", errStore, err)
 		}
 	}
+	l.lockFacts.note(e, func(key string) bool { return l.reaches(e, key) })
 	// Fast path: the op follows every op we have, so its causal past is the
 	// whole log and it can be evaluated incrementally against the current state.
 	fast := !l.dirty && len(l.order) > 0

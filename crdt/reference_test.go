@@ -174,6 +174,27 @@ func (r *refEval) epoch(i int) uint64 {
 	return e + 1
 }
 
+// ackFloor is the highest epoch for path among the requests that the author
+// of op i acked in its causal past, valid acks or not (R10), counting acks
+// whose request is in their own past.
+func (r *refEval) ackFloor(i int, path string) uint64 {
+	var e uint64
+	for j := 0; j < i; j++ {
+		a, ok := r.ops[j].Body.(LockAck)
+		if !ok || !r.anc[i][j] || r.ops[j].Author != r.ops[i].Author {
+			continue
+		}
+		t, ok := r.ix[string(a.Request)]
+		if !ok || !r.anc[j][t] {
+			continue // an ack of a request outside its past acks nothing
+		}
+		if b, ok := r.ops[t].Body.(LockRequest); ok && cleanRefPath(b.Path) == path {
+			e = max(e, r.epoch(t))
+		}
+	}
+	return e
+}
+
 func (r *refEval) concurrent(a, b int) bool {
 	return a != b && !r.anc[a][b] && !r.anc[b][a]
 }
@@ -672,10 +693,8 @@ func (r *refEval) admit(s *refState, op *Op) string {
 		if s.liveAck(op.Author, rq.path, rq.id) {
 			return "witness busy"
 		}
-		for _, o := range s.reqs {
-			if o.path == rq.path && o.acks[op.Author] && o.epoch >= rq.epoch {
-				return "witness acked this epoch or a later one"
-			}
+		if rq.epoch <= r.ackFloor(r.ix[op.ID.KeyString()], rq.path) {
+			return "witness acked this epoch or a later one"
 		}
 	case LockRelease:
 		rq := s.reqs[b.Request]

@@ -97,7 +97,6 @@ type fileLock struct {
 	holder LockID // "" when free
 	fence  uint64 // highest fence (request epoch) granted so far
 	reqs   []LockID
-	acked  map[peer.ID]uint64 // per witness, the highest epoch it acked (valid acks, ended requests too)
 }
 
 type link struct {
@@ -129,7 +128,7 @@ type State struct {
 	reqs       map[LockID]*lockReq
 	locks      map[string]*fileLock
 	links      map[LinkID]*link
-	epochs     lockEpochs // the log's, shared: lock request epochs (read only)
+	lockFacts  *lockFacts // the log's, shared, read only (lockepoch.go)
 }
 
 func newState() *State {
@@ -635,7 +634,7 @@ func (s *State) check(op *Op) error {
 		if s.liveAck(op.Author, rq.path, rq.id) {
 			return ErrLockBusy
 		}
-		if rq.epoch <= s.ackedEpoch(op.Author, rq.path) {
+		if rq.epoch <= s.lockFacts.ackFloor(op, rq.path) {
 			return ErrLockStale
 		}
 	case LockRelease:
@@ -980,25 +979,18 @@ func (s *State) apply(op *Op, ix int, anc ancFunc) {
 	case LockRequest:
 		fl := s.fileLock(cleanPath(b.Path))
 		s.reqs[id] = &lockReq{id: id, path: cleanPath(b.Path), user: author, device: op.Author, lease: b.LeaseSecs,
-			time: op.Time, acks: map[peer.ID]bool{}, expired: map[peer.ID]bool{}, epoch: s.epochs[id]}
+			time: op.Time, acks: map[peer.ID]bool{}, expired: map[peer.ID]bool{}, epoch: s.lockFacts.epoch(id)}
 		fl.reqs = append(fl.reqs, id)
 	case LockAck:
 		rq := s.reqs[b.Request]
 		if rq == nil {
 			return
 		}
-		fl := s.fileLock(rq.path)
-		// The witness acked this epoch even if a concurrent op put first in
-		// the order ended the request: some replica may have counted the
-		// ack towards a grant before that op arrived.
-		if fl.acked == nil {
-			fl.acked = map[peer.ID]uint64{}
-		}
-		fl.acked[op.Author] = max(fl.acked[op.Author], rq.epoch)
 		if rq.ended { // ended requests never change (clone shares them)
 			return
 		}
 		rq.acks[op.Author] = true
+		fl := s.fileLock(rq.path)
 		// The fence is the request's epoch, fixed by the request's causal
 		// past: the order of concurrent ops cannot renumber it.
 		if !rq.granted && !rq.ended && fl.holder == "" && rq.epoch > fl.fence && s.count(rq.acks) >= s.quorum() {
@@ -1062,16 +1054,6 @@ func (s *State) count(m map[peer.ID]bool) int {
 		}
 	}
 	return n
-}
-
-// ackedEpoch is the highest epoch of a request for path that witness w
-// has acknowledged (R10: a witness acks only epochs above it). s is the
-// state of the ack's past, where the witness's own earlier acks are.
-func (s *State) ackedEpoch(w peer.ID, path string) uint64 {
-	if fl := s.locks[path]; fl != nil {
-		return fl.acked[w]
-	}
-	return 0
 }
 
 func (s *State) fileLock(path string) *fileLock {
