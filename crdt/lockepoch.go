@@ -1,7 +1,5 @@
 package crdt
 
-import "github.com/libp2p/go-libp2p/core/peer"
-
 // Lock epochs (R10), as facts of the op DAG rather than of the evaluation.
 //
 // A lock request's epoch is 1 + the highest epoch of a lock request for the
@@ -18,15 +16,12 @@ import "github.com/libp2p/go-libp2p/core/peer"
 // acted on (lock-contention-partition seeds 323, 720, 821;
 // TestLockFenceSurvivesLateRelease, TestLockEpochIgnoresVoidedRequests).
 
-// lockFacts are a log's lock epochs and witness ack marks. Entries are added
-// on insert and never change; the log's states share them (read only).
+// lockFacts are a log's lock epochs and the way to its witness ack marks.
+// Entries are added on insert and never change; the log's states share
+// them (read only).
 type lockFacts struct {
-	reqs map[LockID]reqFact
-	// self: for an op (by key) whose author had signed a LockAck by then,
-	// the highest epoch per file the author acked in its own chain up to
-	// and including this op. A chain, not the whole causal past: a device
-	// that forked has two chains, each with its own marks.
-	self map[string]selfAcks
+	reqs  map[LockID]reqFact
+	byKey map[string]*entry // the log's
 }
 
 type reqFact struct {
@@ -34,13 +29,8 @@ type reqFact struct {
 	epoch uint64
 }
 
-type selfAcks struct {
-	author peer.ID
-	tops   *lockTops
-}
-
-func newLockFacts() *lockFacts {
-	return &lockFacts{reqs: map[LockID]reqFact{}, self: map[string]selfAcks{}}
+func newLockFacts(byKey map[string]*entry) *lockFacts {
+	return &lockFacts{reqs: map[LockID]reqFact{}, byKey: byKey}
 }
 
 // epoch of the lock request id (0 if unknown).
@@ -52,8 +42,8 @@ func (f *lockFacts) epoch(id LockID) uint64 { return f.reqs[id].epoch }
 func (f *lockFacts) ackFloor(op *Op, path string) uint64 {
 	var e uint64
 	for _, p := range op.Parents {
-		if sa, ok := f.self[p.KeyString()]; ok && sa.author == op.Author {
-			e = max(e, sa.tops.get(path))
+		if pe := f.byKey[p.KeyString()]; pe != nil && pe.op.Author == op.Author {
+			e = max(e, pe.selfAcks.get(path))
 		}
 	}
 	return e
@@ -66,8 +56,8 @@ func (f *lockFacts) note(e *entry, inPast func(key string) bool) {
 	op := e.op
 	var own *lockTops
 	for _, p := range e.parents {
-		if sa, ok := f.self[p.key]; ok && sa.author == op.Author {
-			own = own.merge(sa.tops)
+		if p.op.Author == op.Author {
+			own = own.merge(p.selfAcks)
 		}
 	}
 	switch b := op.Body.(type) {
@@ -84,9 +74,7 @@ func (f *lockFacts) note(e *entry, inPast func(key string) bool) {
 			own = own.with(rq.path, rq.epoch)
 		}
 	}
-	if own != nil {
-		f.self[e.key] = selfAcks{author: op.Author, tops: own}
-	}
+	e.selfAcks = own
 }
 
 // lockTops is, per file, the highest lock request epoch in an op's causal

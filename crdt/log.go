@@ -51,6 +51,10 @@ type entry struct {
 	// causal past, itself included (shared with parents when equal;
 	// never modified). nil when there is none.
 	lockTop *lockTops
+	// selfAcks: per file, the highest epoch the op's author acked in its
+	// own chain of ops up to this one (a device that forked has two
+	// chains). nil when there is none.
+	selfAcks *lockTops
 }
 
 // Fork is proof that a device equivocated: two different ops with one
@@ -130,22 +134,22 @@ func newFromGenesis(op *Op, store OpStore) (*Log, error) {
 		return nil, fmt.Errorf("%w: genesis author is not a founder device", ErrUnknownDevice)
 	}
 	l := &Log{
-		folder:    op.ID,
-		byKey:     map[string]*entry{},
-		heads:     map[string]*entry{},
-		pending:   map[string]*Op{},
-		waiting:   map[string][]string{},
-		bySeq:     map[peer.ID]map[uint64][]*entry{},
-		lastSeq:   map[peer.ID]*entry{},
-		forked:    map[peer.ID]bool{},
-		store:     store,
-		lockFacts: newLockFacts(),
+		folder:  op.ID,
+		byKey:   map[string]*entry{},
+		heads:   map[string]*entry{},
+		pending: map[string]*Op{},
+		waiting: map[string][]string{},
+		bySeq:   map[peer.ID]map[uint64][]*entry{},
+		lastSeq: map[peer.ID]*entry{},
+		forked:  map[peer.ID]bool{},
+		store:   store,
 
 		maxPendingOps:   MaxPendingOps,
 		maxPendingBytes: MaxPendingBytes,
 		cutEvery:        CutEvery,
 		evalCutEvery:    EvalCutEvery,
 	}
+	l.lockFacts = newLockFacts(l.byKey)
 	l.state = l.newState()
 	if err := l.insert(op); err != nil {
 		return nil, err
