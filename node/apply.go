@@ -488,6 +488,12 @@ func (r *run) flush(ctx context.Context) error {
 			s.err = err
 		}
 	}
+	r.direct.drain(r.res) // every direct write done, every direct descriptor closed
+	for _, s := range staged {
+		if err := s.directErr(); s.err == nil {
+			s.err = err
+		}
+	}
 	// Metadata first, so the fsync covers it too.
 	parallel(len(staged), func(i int) {
 		s := staged[i]
@@ -536,6 +542,9 @@ func (a *Applier) finishFile(s *stagedFile) error {
 func (r *run) discard() {
 	for _, s := range r.staged {
 		s.closeDirect(r)
+	}
+	r.direct.drain(r.res)
+	for _, s := range r.staged {
 		s.f.Close()
 		r.a.Root.Remove(s.tmp)
 	}
