@@ -943,9 +943,10 @@ func (f *Folder) canRead(p peer.ID, path string) bool {
 	return ok && f.rlog.Can(user, crdt.ActionRead, path)
 }
 
-// readChunk serves a chunk from a file the requester may read.
-func (f *Folder) readChunk(c cid.Cid, allowed func(path string) bool) ([]byte, error) {
-	data, err := f.idx.ReadChunkFrom(f.root, c, allowed)
+// readChunk serves a chunk from a file the requester may read, into buf
+// when it fits (nil: a new slice).
+func (f *Folder) readChunk(c cid.Cid, allowed func(path string) bool, buf []byte) ([]byte, error) {
+	data, err := f.idx.ReadChunkInto(f.root, c, allowed, buf)
 	switch {
 	case errors.Is(err, store.ErrChunkNotFound), errors.Is(err, fs.ErrNotExist):
 		return nil, wire.ErrNotFound
