@@ -441,7 +441,8 @@ func (r *run) flush(ctx context.Context) error {
 	r.staged, r.wanted, r.order = nil, nil, nil
 	if len(order) > 0 {
 		var mu sync.Mutex
-		err := r.a.Fetcher.Fetch(ctx, order, func(c cid.Cid, data []byte) error {
+		// deliver copies every chunk and keeps nothing (fetch_buffers.go).
+		err := r.a.Fetcher.Fetch(deliverNotKept(ctx), order, func(c cid.Cid, data []byte) error {
 			var verr error
 			if !r.a.FetcherVerifies {
 				verr = store.VerifyChunk(c, data)

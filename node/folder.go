@@ -926,8 +926,9 @@ func (f *Folder) Fetch(ctx context.Context, want []cid.Cid, deliver func(cid.Cid
 // fetchFrom fetches want from peers with the chunk exchange protocol.
 func (f *Folder) fetchFrom(ctx context.Context, want []cid.Cid, peers []peer.ID, deliver func(cid.Cid, []byte) error) (chunks.Stats, error) {
 	return chunks.Fetch(ctx, chunks.FetchOptions{
-		Folder: f.id,
-		Open:   chunks.OpenWith(f.n.host),
+		Folder:  f.id,
+		Open:    chunks.OpenWith(f.n.host),
+		Buffers: fetchBuffers(ctx), // fetch_buffers.go
 		Penalize: func(p peer.ID, why error) {
 			f.log.Warn("peer sent bad data; dropped for this transfer", "peer", ShortID(p), "why", why)
 			f.n.metrics.rejectedChunks.Inc()
