@@ -32,6 +32,8 @@ var ErrLocalChange = errors.New("local change not yet scanned")
 
 // ChunkFetcher gets chunks from peers. deliver is called once per wanted CID
 // with data already verified against it; it may be called concurrently.
+// Under a context marked by deliverNotKept (the executor's), deliver keeps
+// no data after it returns, so the fetcher may reuse its buffers.
 type ChunkFetcher interface {
 	Fetch(ctx context.Context, want []cid.Cid, deliver func(c cid.Cid, data []byte) error) error
 }
