@@ -32,6 +32,8 @@ var ErrLocalChange = errors.New("local change not yet scanned")
 
 // ChunkFetcher gets chunks from peers. deliver is called once per wanted CID
 // with data already verified against it; it may be called concurrently.
+// Under a context marked by deliverNotKept (the executor's), deliver keeps
+// no data after it returns, so the fetcher may reuse its buffers.
 type ChunkFetcher interface {
 	Fetch(ctx context.Context, want []cid.Cid, deliver func(c cid.Cid, data []byte) error) error
 }
@@ -441,7 +443,8 @@ func (r *run) flush(ctx context.Context) error {
 	r.staged, r.wanted, r.order = nil, nil, nil
 	if len(order) > 0 {
 		var mu sync.Mutex
-		err := r.a.Fetcher.Fetch(ctx, order, func(c cid.Cid, data []byte) error {
+		// deliver copies every chunk and keeps nothing (fetch_buffers.go).
+		err := r.a.Fetcher.Fetch(deliverNotKept(ctx), order, func(c cid.Cid, data []byte) error {
 			var verr error
 			if !r.a.FetcherVerifies {
 				verr = store.VerifyChunk(c, data)
@@ -485,6 +488,12 @@ func (r *run) flush(ctx context.Context) error {
 	}
 	for _, s := range staged {
 		if err := s.closeDirect(r); s.err == nil {
+			s.err = err
+		}
+	}
+	r.direct.drain(r.res) // every direct write done, every direct descriptor closed
+	for _, s := range staged {
+		if err := s.directErr(); s.err == nil {
 			s.err = err
 		}
 	}
@@ -536,6 +545,9 @@ func (a *Applier) finishFile(s *stagedFile) error {
 func (r *run) discard() {
 	for _, s := range r.staged {
 		s.closeDirect(r)
+	}
+	r.direct.drain(r.res)
+	for _, s := range r.staged {
 		s.f.Close()
 		r.a.Root.Remove(s.tmp)
 	}

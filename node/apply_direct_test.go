@@ -68,7 +68,7 @@ func TestApplyDirectWritesLandExactly(t *testing.T) {
 			var actions []plan.Action
 			want := map[string][]byte{}
 			for i := range maxDirectBuffers + 3 {
-				content := randomBytes(uint64(50+i), directMinFetch+i*777_777+13)
+				content := randomBytes(uint64(50+i), directMinFetch+i*77_777+13)
 				if i%3 == 1 { // the middle of base is local: copied, not fetched
 					content = append(append(content[:1<<20:1<<20], base[2<<20:4<<20]...), content[1<<20:]...)
 				}
@@ -104,5 +104,66 @@ func TestApplyDirectWritesLandExactly(t *testing.T) {
 				t.Fatalf("scan after apply found changes: %v", res.ChangedPaths)
 			}
 		})
+	}
+}
+
+// A direct write the descriptor refuses goes through the page cache instead
+// (and the rest of that file too); a write that fails both ways is the
+// file's error once the queue is drained.
+func TestDirectWriterFallsBackAndReportsErrors(t *testing.T) {
+	dir := t.TempDir()
+	name := filepath.Join(dir, "f")
+	buffered, err := os.OpenFile(name, os.O_CREATE|os.O_RDWR, 0o600)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer buffered.Close()
+	readOnly, err := os.Open(name) // writes through it fail
+	if err != nil {
+		t.Fatal(err)
+	}
+	var p directPool
+	var res ApplyResult
+	s := &stagedFile{f: buffered, direct: &directWriter{f: readOnly}}
+	content := randomBytes(70, 3*directBufSize)
+	for i := range 3 {
+		buf := p.get()
+		copy(buf, content[i*directBufSize:])
+		p.submit(s, buf, directBufSize, int64(i*directBufSize))
+	}
+	s.direct.closed = true
+	p.closeLater(s)
+	p.drain(&res)
+	if err := s.directErr(); err != nil {
+		t.Fatalf("fallback write failed: %v", err)
+	}
+	if !s.direct.refused || res.BytesDirect != 0 {
+		t.Fatalf("refused %v, %d bytes counted as direct", s.direct.refused, res.BytesDirect)
+	}
+	got, err := os.ReadFile(name)
+	if err != nil || !bytes.Equal(got, content) {
+		t.Fatalf("file holds %d bytes (err %v), want the %d written", len(got), err, len(content))
+	}
+	if p.held != 0 || len(p.free) != p.alloc {
+		t.Fatalf("buffers: %d held, %d of %d free after drain", p.held, len(p.free), p.alloc)
+	}
+
+	// Both descriptors refuse: the error reaches the file.
+	ro2, err := os.Open(name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ro3, err := os.Open(name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ro3.Close()
+	s2 := &stagedFile{f: ro3, direct: &directWriter{f: ro2}}
+	buf := p.get()
+	p.submit(s2, buf, directAlign, 0)
+	p.closeLater(s2)
+	p.drain(&res)
+	if s2.directErr() == nil {
+		t.Fatal("a write that failed through both descriptors was not reported")
 	}
 }

@@ -926,8 +926,9 @@ func (f *Folder) Fetch(ctx context.Context, want []cid.Cid, deliver func(cid.Cid
 // fetchFrom fetches want from peers with the chunk exchange protocol.
 func (f *Folder) fetchFrom(ctx context.Context, want []cid.Cid, peers []peer.ID, deliver func(cid.Cid, []byte) error) (chunks.Stats, error) {
 	return chunks.Fetch(ctx, chunks.FetchOptions{
-		Folder: f.id,
-		Open:   chunks.OpenWith(f.n.host),
+		Folder:  f.id,
+		Open:    chunks.OpenWith(f.n.host),
+		Buffers: fetchBuffers(ctx), // fetch_buffers.go
 		Penalize: func(p peer.ID, why error) {
 			f.log.Warn("peer sent bad data; dropped for this transfer", "peer", ShortID(p), "why", why)
 			f.n.metrics.rejectedChunks.Inc()
@@ -943,9 +944,10 @@ func (f *Folder) canRead(p peer.ID, path string) bool {
 	return ok && f.rlog.Can(user, crdt.ActionRead, path)
 }
 
-// readChunk serves a chunk from a file the requester may read.
-func (f *Folder) readChunk(c cid.Cid, allowed func(path string) bool) ([]byte, error) {
-	data, err := f.idx.ReadChunkFrom(f.root, c, allowed)
+// readChunk serves a chunk from a file the requester may read, into buf
+// when it fits (nil: a new slice).
+func (f *Folder) readChunk(c cid.Cid, allowed func(path string) bool, buf []byte) ([]byte, error) {
+	data, err := f.idx.ReadChunkInto(f.root, c, allowed, buf)
 	switch {
 	case errors.Is(err, store.ErrChunkNotFound), errors.Is(err, fs.ErrNotExist):
 		return nil, wire.ErrNotFound

@@ -105,8 +105,9 @@ func newHost(cfg HostConfig, addrs []string) (host.Host, error) {
 		// TLS first: its AES-GCM runs on the CPU's AES instructions and moved
 		// 10% more bytes than Noise's ChaCha20 per stream here (785-870 vs
 		// 675-770 MB/s, one 1 MiB-write stream on loopback). Noise stays
-		// offered for peers that prefer it.
-		libp2p.Security(libp2ptls.ID, libp2ptls.New),
+		// offered for peers that prefer it. Corked (host_cork.go): the
+		// records of one write leave in one syscall.
+		libp2p.Security(libp2ptls.ID, newCorkedTLS),
 		libp2p.Security(noise.ID, noise.New),
 		libp2p.Muxer(yamux.ID, yamux.DefaultTransport),
 		libp2p.ResourceManager(rm),

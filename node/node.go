@@ -481,7 +481,17 @@ func (n *Node) ReadChunk(folder string, c cid.Cid, allowed func(path string) boo
 	if err != nil {
 		return nil, err
 	}
-	return f.readChunk(c, allowed)
+	return f.readChunk(c, allowed, nil)
+}
+
+// ReadChunkInto is ReadChunk reading into buf when the chunk fits
+// (chunks.BufferSource: the server reuses its buffers).
+func (n *Node) ReadChunkInto(folder string, c cid.Cid, allowed func(path string) bool, buf []byte) ([]byte, error) {
+	f, err := n.folder(folder)
+	if err != nil {
+		return nil, err
+	}
+	return f.readChunk(c, allowed, buf)
 }
 
 // Heads serves log sync.

@@ -82,6 +82,12 @@ func (f *FolderIndex) ReadChunk(root string, c cid.Cid) ([]byte, error) {
 // requester may read. If the chunk is known but only in refused files, the
 // error wraps ErrChunkNotAllowed.
 func (f *FolderIndex) ReadChunkFrom(root string, c cid.Cid, allowed func(path string) bool) ([]byte, error) {
+	return f.ReadChunkInto(root, c, allowed, nil)
+}
+
+// ReadChunkInto is ReadChunkFrom reading into buf when the chunk fits in its
+// capacity (the result then aliases buf), so a server can reuse its buffers.
+func (f *FolderIndex) ReadChunkInto(root string, c cid.Cid, allowed func(path string) bool, buf []byte) ([]byte, error) {
 	all, err := f.ChunkLocations(c)
 	if err != nil {
 		return nil, err
@@ -111,7 +117,7 @@ func (f *FolderIndex) ReadChunkFrom(root string, c cid.Cid, allowed func(path st
 	defer r.Close()
 	var lastErr error
 	for _, loc := range locs {
-		data, err := readChunkAt(r, loc, c)
+		data, err := readChunkAt(r, loc, c, buf)
 		if err == nil {
 			return data, nil
 		}
@@ -124,8 +130,9 @@ func (f *FolderIndex) ReadChunkFrom(root string, c cid.Cid, allowed func(path st
 	return nil, lastErr
 }
 
-// readChunkAt reads and verifies one recorded place of chunk c.
-func readChunkAt(root *os.Root, loc ChunkLocation, c cid.Cid) ([]byte, error) {
+// readChunkAt reads and verifies one recorded place of chunk c, into buf
+// if it has the capacity.
+func readChunkAt(root *os.Root, loc ChunkLocation, c cid.Cid, buf []byte) ([]byte, error) {
 	changed := func(cause error) error { return &ChunkChangedError{Path: loc.Path, CID: c, Cause: cause} }
 	name := filepath.FromSlash(loc.Path)
 	if !filepath.IsLocal(name) {
@@ -141,7 +148,12 @@ func readChunkAt(root *os.Root, loc ChunkLocation, c cid.Cid) ([]byte, error) {
 		return nil, changed(err)
 	}
 	defer file.Close()
-	data := make([]byte, loc.Length)
+	var data []byte
+	if int64(cap(buf)) >= int64(loc.Length) {
+		data = buf[:loc.Length]
+	} else {
+		data = make([]byte, loc.Length)
+	}
 	n, err := file.ReadAt(data, loc.Offset)
 	if n < len(data) {
 		if err == nil || errors.Is(err, io.EOF) {

@@ -19,6 +19,7 @@ import (
 	"path/filepath"
 	"runtime"
 	"runtime/pprof"
+	"runtime/trace"
 	"slices"
 	"strings"
 	"time"
@@ -58,7 +59,10 @@ const (
 	// write a heap profile there whenever its peak RSS has grown by
 	// benchHeapProfileStep, so the last one written shows the heap at (about)
 	// the peak, with the runtime's memory figures beside it.
-	benchHeapProfileEnv  = "MESHFOLD_BENCH_HEAPPROFILE"
+	benchHeapProfileEnv = "MESHFOLD_BENCH_HEAPPROFILE"
+	// benchTraceEnv, set to a directory, makes each sync-node child write an
+	// execution trace there (go tool trace): where the pipeline idles.
+	benchTraceEnv        = "MESHFOLD_BENCH_TRACE"
 	benchHeapProfileStep = 4 << 20
 	benchHeapProfileTick = 50 * time.Millisecond
 )
@@ -107,6 +111,7 @@ type syncEvent struct {
 	In      int64   `json:"in,omitempty"`
 	Out     int64   `json:"out,omitempty"`
 	PeakRSS int64   `json:"peak_rss,omitempty"` // bytes, 0 when the OS does not tell
+	CPU     float64 `json:"cpu,omitempty"`      // CPU-seconds (user + system) of the process so far, 0 when the OS does not tell
 }
 
 type syncNodeOptions struct {
@@ -155,6 +160,17 @@ func runSyncNode(ctx context.Context, opts syncNodeOptions, stdin io.Reader, out
 	if dir := os.Getenv(benchHeapProfileEnv); dir != "" {
 		stop := heapAtPeak(filepath.Join(dir, fmt.Sprintf("%s-%d", opts.role, os.Getpid())))
 		defer stop()
+	}
+	if dir := os.Getenv(benchTraceEnv); dir != "" {
+		tf, err := os.Create(filepath.Join(dir, fmt.Sprintf("%s-%d.trace", opts.role, os.Getpid())))
+		if err != nil {
+			return err
+		}
+		defer tf.Close()
+		if err := trace.Start(tf); err != nil {
+			return err
+		}
+		defer trace.Stop()
 	}
 	cfg := node.Config{
 		Home:        opts.home,
@@ -215,13 +231,13 @@ func runSyncNode(ctx context.Context, opts syncNodeOptions, stdin io.Reader, out
 			if err != nil || len(addrs) == 0 {
 				return fmt.Errorf("sender address: %v", err)
 			}
-			err = enc.Encode(syncEvent{Event: "ready", Addr: addrs[0].String(), Digest: d.sum, Entries: d.entries})
+			err = enc.Encode(syncEvent{Event: "ready", Addr: addrs[0].String(), Digest: d.sum, Entries: d.entries, CPU: selfCPU()})
 			if err != nil {
 				return err
 			}
 			reported = true
 		case opts.role == "receiver" && d.sum == opts.target:
-			if err := enc.Encode(syncEvent{Event: "synced", Entries: d.entries, Seconds: time.Since(start).Seconds()}); err != nil {
+			if err := enc.Encode(syncEvent{Event: "synced", Entries: d.entries, Seconds: time.Since(start).Seconds(), CPU: selfCPU()}); err != nil {
 				return err
 			}
 			reported = true
@@ -236,7 +252,7 @@ func runSyncNode(ctx context.Context, opts syncNodeOptions, stdin io.Reader, out
 	// that comes after the sync.
 	time.Sleep(benchWireSettle)
 	in, wout := n.BytesOnWire()
-	return enc.Encode(syncEvent{Event: "done", In: in, Out: wout, PeakRSS: selfPeakRSS()})
+	return enc.Encode(syncEvent{Event: "done", In: in, Out: wout, PeakRSS: selfPeakRSS(), CPU: selfCPU()})
 }
 
 type digest struct {
@@ -348,10 +364,13 @@ func (p syncPair) scanSender(ctx context.Context) error {
 
 // syncResult is one timed sync.
 type syncResult struct {
-	Seconds      float64
-	InA, OutA    int64
-	InB, OutB    int64
-	RSSA, RSSB   int64
+	Seconds    float64
+	InA, OutA  int64
+	InB, OutB  int64
+	RSSA, RSSB int64
+	// CPUA is the sender's CPU-seconds from "ready" to the end (serving the
+	// sync), CPUB the receiver's from its start to "synced".
+	CPUA, CPUB   float64
 	min, max     float64 // spread over the runs, set by medianSync
 	runs         int
 	wireReceiver int64 // receiver's in + out
@@ -431,7 +450,8 @@ func syncOnce(ctx context.Context, self string, p syncPair) (syncResult, error) 
 		return r, err
 	}
 	defer b.cmd.Process.Kill()
-	if _, err := b.next("synced"); err != nil {
+	synced, err := b.next("synced")
+	if err != nil {
 		return r, err
 	}
 	r.Seconds = max(time.Since(t0).Seconds(), 1e-9)
@@ -446,6 +466,7 @@ func syncOnce(ctx context.Context, self string, p syncPair) (syncResult, error) 
 	}
 	r.InA, r.OutA, r.RSSA = doneA.In, doneA.Out, rssA
 	r.InB, r.OutB, r.RSSB = doneB.In, doneB.Out, rssB
+	r.CPUA, r.CPUB = doneA.CPU-ready.CPU, synced.CPU
 	r.wireReceiver = r.InB + r.OutB
 	return r, nil
 }
@@ -672,6 +693,9 @@ func runBenchSync(ctx context.Context, opts benchSyncOptions, out io.Writer) err
 			c.name, r.Seconds, float64(c.bytes)/1e6/r.Seconds, humanBytes(r.wireReceiver),
 			humanBytes(r.InA)+"/"+humanBytes(r.OutA), float64(r.RSSA)/(1<<20), float64(r.RSSB)/(1<<20), r.min, r.max, r.runs)
 		fmt.Fprintf(out, "%-34s %8.3fs %10.1f   -> meshfold/rsync time %.2fx\n", "  rsync -a + sync", c.rsync, float64(c.bytes)/1e6/c.rsync, r.Seconds/c.rsync)
+		if r.CPUA > 0 || r.CPUB > 0 {
+			fmt.Fprintf(out, "%-34s CPU-s of the median run: sender %.2f (from ready), receiver %.2f (from its start)\n", "", r.CPUA, r.CPUB)
+		}
 	}
 	for _, set := range []benchSet{big, small} {
 		if err := warmPageCache(set.root); err != nil {

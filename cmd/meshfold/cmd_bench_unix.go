@@ -22,3 +22,12 @@ func childUsage(ps *os.ProcessState) (cpuSeconds float64, maxRSS int64) {
 	}
 	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano()).Seconds(), maxRSS
 }
+
+// selfCPU is this process's CPU time so far (user + system), in seconds.
+func selfCPU() float64 {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		return 0
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano()).Seconds()
+}

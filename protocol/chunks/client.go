@@ -67,8 +67,12 @@ type Result struct {
 // to nothing, for another CID than the next one requested, a malformed frame,
 // or data that does not hash to its CID (wrapping store.ErrChunkMismatch).
 // io.EOF means the server closed the stream with nothing pending.
-func (c *Client) Recv() (Result, error) {
-	f, err := wire.ReadFrame(c.rw, clientLimits)
+func (c *Client) Recv() (Result, error) { return c.RecvInto(nil) }
+
+// RecvInto is Recv reading the response into buf when it fits in buf's
+// capacity (Result.Data then aliases buf).
+func (c *Client) RecvInto(buf []byte) (Result, error) {
+	f, err := wire.ReadFrameInto(c.rw, clientLimits, buf)
 	if err != nil {
 		if errors.Is(err, io.EOF) && c.Pending() > 0 {
 			return Result{}, wire.ErrTruncated

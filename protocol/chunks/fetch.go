@@ -76,6 +76,10 @@ type FetchOptions struct {
 	ResponseTimeout time.Duration
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
+	// Buffers, if set, supplies the buffers large responses are read into
+	// and takes each back once its chunk was delivered (or dropped): with
+	// it, deliver must not keep data after it returns (fetch_buffers.go).
+	Buffers Buffers
 }
 
 // OpenWith returns a FetchOptions.Open that opens ProtocolID streams on h.
@@ -444,15 +448,17 @@ func (f *fetch) runPeer(ctx context.Context, ps *peerState) {
 // chunk is being written (the receiver's two halves overlap, which matters
 // most with a single peer).
 func (f *fetch) readPeer(ps *peerState, cl *Client) {
-	ready := make(chan Result, DeliverQueue)
+	ready := make(chan received, DeliverQueue)
 	var deliverer sync.WaitGroup
 	deliverer.Go(func() { f.deliverPeer(ps, ready) })
 	defer func() {
 		close(ready)
 		deliverer.Wait()
 	}()
+	var rb recvBuffers
 	for {
-		res, err := cl.Recv()
+		buf := rb.get(f.opts.Buffers)
+		res, err := cl.RecvInto(buf)
 		if err != nil {
 			bad := errors.Is(err, store.ErrChunkMismatch) || errors.Is(err, wire.ErrProtocol) || errors.Is(err, wire.ErrMalformed)
 			f.drop(ps, err, bad)
@@ -480,8 +486,10 @@ func (f *fetch) readPeer(ps *peerState, cl *Client) {
 			f.requeue(it)
 			f.broadcast()
 			f.mu.Unlock()
+			rb.put(f.opts.Buffers, buf)
 			continue
 		}
+		rb.sized(len(res.Data))
 		ps.rate.add(len(res.Data), now.Sub(start))
 		ps.avgChunk = ps.avgChunk*0.7 + float64(len(res.Data))*0.3
 		if ps.rate.samples == 1 {
@@ -496,15 +504,17 @@ func (f *fetch) readPeer(ps *peerState, cl *Client) {
 		f.broadcast()
 		f.mu.Unlock()
 		if dup {
+			rb.put(f.opts.Buffers, buf)
 			continue
 		}
-		ready <- res
+		ready <- received{res, buf}
 	}
 }
 
 // deliverPeer passes the chunks readPeer verified to deliver, in order.
-func (f *fetch) deliverPeer(ps *peerState, ready <-chan Result) {
-	for res := range ready {
+func (f *fetch) deliverPeer(ps *peerState, ready <-chan received) {
+	for r := range ready {
+		res := r.Result
 		f.mu.Lock()
 		skip := f.fatal != nil || f.ctx.Err() != nil
 		f.mu.Unlock()
@@ -513,6 +523,9 @@ func (f *fetch) deliverPeer(ps *peerState, ready <-chan Result) {
 			f.deliverMu.Lock()
 			err = f.deliver(res.CID, res.Data)
 			f.deliverMu.Unlock()
+		}
+		if f.opts.Buffers != nil && r.buf != nil {
+			f.opts.Buffers.Put(r.buf)
 		}
 		f.mu.Lock()
 		switch {

@@ -66,13 +66,14 @@ func (s *Server) Serve(ctx context.Context, rw io.ReadWriter, remote peer.ID) er
 	defer wire.Bind(ctx, rw)()
 	d, hasDeadline := rw.(splitDeadliner)
 	pending := make(chan *readResult, ServerReadAhead) // in request order
+	bufs := newFrameBuffers()
 	stop := make(chan struct{})
 	readerDone := make(chan error, 1)
 	go func() {
 		defer close(pending)
-		readerDone <- s.readRequests(ctx, rw, remote, d, hasDeadline, pending, stop)
+		readerDone <- s.readRequests(ctx, rw, remote, d, hasDeadline, pending, stop, bufs)
 	}()
-	err := s.writeResponses(ctx, rw, pending, d, hasDeadline)
+	err := s.writeResponses(ctx, rw, pending, d, hasDeadline, bufs)
 	if err != nil {
 		close(stop)
 		if hasDeadline {
@@ -99,6 +100,7 @@ type splitDeadliner interface {
 type readResult struct {
 	c          cid.Cid
 	data       []byte
+	buf        []byte // the frame buffer data was read into, or nil (server_buffers.go)
 	err        error
 	badRequest error
 	done       chan struct{} // closed once data and err are set
@@ -107,7 +109,7 @@ type readResult struct {
 // readRequests reads requests until EOF (nil) or an error, starting the
 // read-back of each CID as pending has room for it.
 func (s *Server) readRequests(ctx context.Context, r io.Reader, remote peer.ID, d splitDeadliner, hasDeadline bool,
-	pending chan<- *readResult, stop <-chan struct{}) error {
+	pending chan<- *readResult, stop <-chan struct{}, bufs *frameBuffers) error {
 	for {
 		if hasDeadline {
 			_ = d.SetReadDeadline(time.Now().Add(IdleTimeout))
@@ -143,14 +145,14 @@ func (s *Server) readRequests(ctx context.Context, r io.Reader, remote peer.ID, 
 			}
 			go func() {
 				defer close(res.done)
-				res.data, res.err = s.src.ReadChunk(req.Folder, c, allowed)
+				res.data, res.err = s.readInto(res, req.Folder, c, allowed, bufs)
 			}()
 		}
 	}
 }
 
 // writeResponses writes the answer to each pending read, in order.
-func (s *Server) writeResponses(ctx context.Context, w io.Writer, pending <-chan *readResult, d splitDeadliner, hasDeadline bool) error {
+func (s *Server) writeResponses(ctx context.Context, w io.Writer, pending <-chan *readResult, d splitDeadliner, hasDeadline bool, bufs *frameBuffers) error {
 	var buf []byte // one frame at a time, reused: Write is done with it on return
 	for r := range pending {
 		<-r.done
@@ -173,8 +175,16 @@ func (s *Server) writeResponses(ctx context.Context, w io.Writer, pending <-chan
 		case err != nil:
 			resp.Code, resp.Data = wire.CodeOf(err), nil
 		}
-		buf = resp.appendFrame(buf[:0])
-		if _, err := w.Write(buf); err != nil {
+		frame, ok := r.inPlace(resp, bufs)
+		if !ok {
+			buf = resp.appendFrame(buf[:0])
+			frame = buf
+		}
+		_, err := w.Write(frame)
+		if r.buf != nil {
+			bufs.put(r.buf)
+		}
+		if err != nil {
 			return fmt.Errorf("writing chunk response: %w", err)
 		}
 	}

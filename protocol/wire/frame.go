@@ -71,6 +71,13 @@ func WriteFrame(w io.Writer, t Type, payload []byte) error {
 // declared length exceeds the type's limit; the payload buffer is allocated
 // only after the length has passed that check.
 func ReadFrame(r io.Reader, limits Limits) (Frame, error) {
+	return ReadFrameInto(r, limits, nil)
+}
+
+// ReadFrameInto is ReadFrame reading the payload into buf when it fits in
+// buf's capacity (the payload then aliases buf), so a reader can reuse its
+// buffers.
+func ReadFrameInto(r io.Reader, limits Limits, buf []byte) (Frame, error) {
 	var hdr [2]byte
 	if n, err := io.ReadFull(r, hdr[:]); err != nil {
 		if n == 0 && errors.Is(err, io.EOF) {
@@ -92,6 +99,13 @@ func ReadFrame(r io.Reader, limits Limits) (Frame, error) {
 	}
 	if n > uint64(limit) {
 		return Frame{}, fmt.Errorf("type %#x: %d bytes, limit %d: %w", hdr[0], n, limit, ErrFrameTooLarge)
+	}
+	if uint64(cap(buf)) >= n {
+		f.Payload = buf[:n]
+		if _, err := io.ReadFull(r, f.Payload); err != nil {
+			return Frame{}, readErr(err)
+		}
+		return f, nil
 	}
 	if f.Payload, err = readPayload(r, int(n)); err != nil {
 		return Frame{}, err
