@@ -441,7 +441,7 @@ func (r *run) flush(ctx context.Context) error {
 	r.staged, r.wanted, r.order = nil, nil, nil
 	if len(order) > 0 {
 		var mu sync.Mutex
-		err := r.a.Fetcher.Fetch(ctx, order, func(c cid.Cid, data []byte) error {
+		err := r.fetch(ctx, staged, wanted, order, func(c cid.Cid, data []byte) error {
 			var verr error
 			if !r.a.FetcherVerifies {
 				verr = store.VerifyChunk(c, data)
