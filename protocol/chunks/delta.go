@@ -30,17 +30,8 @@ package chunks
 // of a 256 MiB file: the two chunks the edit cuts into re-sent whole cost
 // ~0.3 MB each at 256 KiB average chunks; as pieces, only the pieces the edit
 // touches travel (~2 x 10 KB), plus ~0.7 KB of manifest per changed chunk.
-// The piece sizes (store.MinPieceSize etc., 2/8/32 KiB) were chosen with
-// BenchmarkPieceSizes (delta_bench_test.go), 1 MiB overwritten at 200
-// random offsets of random data, bytes a delta moves (ranges + manifests +
-// requests):
-//
-//	pieces min/avg/max   mean       p90        max
-//	1/4/16 KiB           1,078 KB   1,083 KB   1,088 KB
-//	2/8/32 KiB           1,078 KB   1,086 KB   1,093 KB   <- chosen
-//	4/16/64 KiB          1,086 KB   1,102 KB   1,115 KB
-//
-// (figures filled in from the benchmark; see BENCHMARKS.md "Sync" (d).)
+// The piece sizes (store.MinPieceSize etc., 2/8/32 KiB) are explained and
+// measured in store/piece.go (BenchmarkPieceSizes).
 
 import (
 	"context"
