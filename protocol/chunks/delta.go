@@ -528,7 +528,7 @@ func fetchDeltaBatch(rw io.ReadWriter, folder string, wants []DeltaWant, deliver
 				return rest, err
 			}
 			if !ok {
-				return append(rest, deltaFailed(st, badAssembly(w.CID), append(ranged, plansOf(wants[i+1:])...))...), nil
+				return append(rest, deltaFailed(st, badAssembly(w.CID), append(ranged, plansOf(wants[i:])...))...), nil
 			}
 		default:
 			ranged = append(ranged, p)

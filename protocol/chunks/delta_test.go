@@ -213,17 +213,23 @@ func TestFetchDeltaLyingServer(t *testing.T) {
 	edited := overwrite(r, old, 3000, 20000)
 	a, b := edited[:store.AvgChunkSize], edited[store.AvgChunkSize:]
 	b = overwrite(r, b, 100000, 100)
-	for name, l := range map[string]*liarSource{
-		"manifests": {lieOn: func(read int) bool { return read <= 2 }, lie: swapHalves}, // the two manifest reads
-		"ranges":    {lieOn: func(read int) bool { return read > 2 }, lie: flipBytes},   // the range reads
+	same := old[:store.AvgChunkSize] // all of its pieces are in the basis: no ranges
+	for name, tc := range map[string]struct {
+		l         *liarSource
+		delivered int
+	}{
+		"manifests": {&liarSource{lieOn: func(read int) bool { return read <= 3 }, lie: swapHalves}, 0}, // the three manifest reads
+		"ranges":    {&liarSource{lieOn: func(read int) bool { return read > 3 }, lie: flipBytes}, 1},   // the range reads
 	} {
 		t.Run(name, func(t *testing.T) {
+			l := tc.l
 			l.memSource = newMemSource()
-			ca, cb := l.add("f", a), l.add("f", b)
+			ca, cb, cs := l.add("f", a), l.add("f", b), l.add("g", same)
 			basis := NewBasis(old)
 			wants := []DeltaWant{
 				{CID: ca, Size: len(a), Basis: basis, Anchors: []int{0}},
 				{CID: cb, Size: len(b), Basis: basis, Anchors: []int{store.AvgChunkSize}},
+				{CID: cs, Size: len(same), Basis: basis, Anchors: []int{0}},
 			}
 			delivered := 0
 			rest, st, err := FetchDelta(t.Context(), deltaPair(t, NewDeltaServer(l, denyPrefix(""))), testFolder, wants,
@@ -237,7 +243,7 @@ func TestFetchDeltaLyingServer(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if delivered != 0 || len(rest) != 2 || !errors.Is(st.PeerErr, ErrBadPeer) {
+			if delivered != tc.delivered || len(rest) != 3-tc.delivered || !errors.Is(st.PeerErr, ErrBadPeer) {
 				t.Fatalf("delivered %d, rest %d, peer error %v", delivered, len(rest), st.PeerErr)
 			}
 		})
