@@ -313,3 +313,40 @@ func FuzzFetchDelta(f *testing.F) {
 		}
 	})
 }
+
+// A manifest listing only pieces the client holds, in the wrong order: no
+// range is asked for, the assembled chunk fails its CID, and it is handed
+// back with the chunks after it.
+func TestFetchDeltaKnownPiecesWrongOrder(t *testing.T) {
+	r := rand.New(rand.NewPCG(9, 10))
+	old := randomData(r, store.AvgChunkSize)
+	c := store.ChunkCID(old)
+	m := NewManifest(c, old)
+	if len(m.Sizes) < 2 {
+		t.Fatal("need two pieces")
+	}
+	m.Sizes[0], m.Sizes[1] = m.Sizes[1], m.Sizes[0]
+	m.Hashes[0], m.Hashes[1] = m.Hashes[1], m.Hashes[0]
+	other := store.ChunkCID([]byte("other"))
+	cl, srv := net.Pipe()
+	defer cl.Close()
+	go func() {
+		defer srv.Close()
+		if _, err := wire.ExpectFrame(srv, deltaServerLimits, wire.TypeDeltaManifestRequest); err != nil {
+			return
+		}
+		wire.WriteFrame(srv, wire.TypeDeltaManifest, m.Marshal())
+		io.Copy(io.Discard, srv)
+	}()
+	wants := []DeltaWant{
+		{CID: c, Size: len(old), Basis: NewBasis(old), Anchors: []int{0}},
+		{CID: other, Size: 5, Basis: NewBasis(old)},
+	}
+	rest, st, err := FetchDelta(t.Context(), cl, testFolder, wants, func(cid.Cid, []byte) error {
+		t.Fatal("a chunk was delivered")
+		return nil
+	})
+	if err != nil || len(rest) != 2 || !rest[0].Equals(c) || !errors.Is(st.PeerErr, ErrBadPeer) {
+		t.Fatalf("rest %v, peer error %v, err %v", rest, st.PeerErr, err)
+	}
+}
