@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"sync"
@@ -17,6 +18,7 @@ import (
 	"github.com/meshfold/meshfold/crdt"
 	"github.com/meshfold/meshfold/protocol/chunks"
 	"github.com/meshfold/meshfold/protocol/wire"
+	"github.com/meshfold/meshfold/store"
 )
 
 // countingStream counts what a server writes.
@@ -160,4 +162,64 @@ func TestLyingDeltaPeerCannotPoisonTheFile(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestNonMemberGetsNoDelta: a device that is not a member asks a member's
+// delta server for manifests and ranges of the folder's chunks, holding
+// almost all of their bytes already: every answer is a refusal.
+func TestNonMemberGetsNoDelta(t *testing.T) {
+	a := testNode(t, "a")
+	dir := t.TempDir()
+	content := randomBytes(41, 1<<20)
+	os.WriteFile(filepath.Join(dir, "secret.bin"), content, 0o644)
+	fa, err := a.CreateFolder(dir, "private")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var fi store.FileInfo
+	eventually(t, "the index entry", func() error {
+		var ok bool
+		fi, ok, err = fa.idx.Get("secret.bin")
+		if err != nil || !ok || len(fi.Chunks) == 0 {
+			return fmt.Errorf("not indexed yet (%v)", err)
+		}
+		return nil
+	})
+	x := testNode(t, "outsider", a.AddrInfo())
+	ctx := context.Background()
+	if err := x.Host().Connect(ctx, a.AddrInfo()); err != nil {
+		t.Fatal(err)
+	}
+	near := bytes.Clone(content)
+	near[len(near)/2] ^= 1 // the outsider's basis: all but one byte
+	basis := chunks.NewBasis(near)
+	var wants []chunks.DeltaWant
+	var off int
+	for _, c := range fi.Chunks {
+		wants = append(wants, chunks.DeltaWant{CID: c.CID, Size: int(c.Size), Basis: basis, Anchors: []int{off}})
+		off += int(c.Size)
+	}
+	s, err := x.Host().NewStream(ctx, a.ID(), chunks.DeltaProtocolID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	delivered := 0
+	rest, st, err := chunks.FetchDelta(ctx, s, fa.ID(), wants, func(cid.Cid, []byte) error { delivered++; return nil })
+	if err != nil || delivered != 0 || len(rest) != len(wants) || st.Manifests != len(wants) {
+		t.Fatalf("a non-member got %d chunks by delta (%d manifests, err %v)", delivered, st.Manifests, err)
+	}
+	// Asking for ranges directly, without a manifest, is refused too.
+	req := chunks.RangeRequest{Folder: fa.ID(), CID: fi.Chunks[0].CID, Ranges: []chunks.Range{{Off: 0, Len: 100}}}
+	if err := wire.WriteFrame(s, wire.TypeDeltaRangeRequest, req.Marshal()); err != nil {
+		t.Fatal(err)
+	}
+	payload, err := wire.ExpectFrame(s, wire.Limits{wire.TypeDeltaRange: chunks.MaxResponseSize, wire.TypeError: wire.MaxErrorFrame}, wire.TypeDeltaRange)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp, err := chunks.UnmarshalRangeResponse(payload)
+	if err != nil || resp.Code != wire.CodeNoAccess || len(resp.Data) != 0 {
+		t.Fatalf("range request answered %v with %d bytes (err %v)", resp.Code, len(resp.Data), err)
+	}
+	s.Close()
 }
