@@ -444,7 +444,7 @@ func (r *run) flush(ctx context.Context) error {
 	if len(order) > 0 {
 		var mu sync.Mutex
 		// deliver copies every chunk and keeps nothing (fetch_buffers.go).
-		err := r.a.Fetcher.Fetch(deliverNotKept(ctx), order, func(c cid.Cid, data []byte) error {
+		err := r.fetch(deliverNotKept(ctx), staged, wanted, order, func(c cid.Cid, data []byte) error {
 			var verr error
 			if !r.a.FetcherVerifies {
 				verr = store.VerifyChunk(c, data)

@@ -206,6 +206,7 @@ func (n *Node) Start(ctx context.Context) error {
 	n.ps = ps
 	index.NewServer(n, n).Register(n.host)
 	chunks.NewServer(n, n).Register(n.host)
+	chunks.NewDeltaServer(n, n).Register(n.host)
 	logsync.NewServer(n, n).Register(n.host)
 	join.NewServer(n).Register(n.host)
 	links.NewServer(n).Register(n.host)

@@ -73,6 +73,7 @@ type benchSyncOptions struct {
 	smallFiles int
 	editMiB    int
 	runs       int
+	seed       uint8
 }
 
 func newBenchSyncCommand() *cobra.Command {
@@ -98,6 +99,7 @@ and a verdict per target. rsync is installed with apt-get if missing.`,
 	cmd.Flags().IntVar(&opts.smallFiles, "small-files", 10_000, "number of 4 KiB files in data set (b)")
 	cmd.Flags().IntVar(&opts.editMiB, "edit-mib", benchEditFileSize>>20, "size of the edited file of (c) and (d) in MiB")
 	cmd.Flags().IntVar(&opts.runs, "runs", 3, "runs of each case; times are the median")
+	cmd.Flags().Uint8Var(&opts.seed, "seed", 0, "seed of the edited file's content and of the overwrites of (d): another seed puts the edits elsewhere relative to chunk boundaries")
 	return cmd
 }
 
@@ -681,7 +683,7 @@ func runBenchSync(ctx context.Context, opts benchSyncOptions, out io.Writer) err
 	if err := os.MkdirAll(editDir, 0o755); err != nil {
 		return err
 	}
-	if err := writeRandomFile(ctx, editFile, editSize, rand.NewChaCha8([32]byte{'e', 'd', 'i', 't'}), make([]byte, benchWriteBlock)); err != nil {
+	if err := writeRandomFile(ctx, editFile, editSize, rand.NewChaCha8([32]byte{'e', 'd', 'i', 't', 31: opts.seed}), make([]byte, benchWriteBlock)); err != nil {
 		return err
 	}
 
@@ -762,7 +764,7 @@ func runBenchSync(ctx context.Context, opts benchSyncOptions, out io.Writer) err
 		apply func(run int) error
 	}{
 		{"1-byte insertion at the start", func(run int) error { return insertAtStart(editFile, filepath.Join(base, "edit.tmp"), byte(run)) }},
-		{humanBytes(benchOverwriteSize) + " overwritten in the middle", func(run int) error { return overwriteMiddle(editFile, run) }},
+		{humanBytes(benchOverwriteSize) + " overwritten in the middle", func(run int) error { return overwriteMiddle(editFile, run, opts.seed) }},
 	}
 	editRuns := make([][]syncResult, len(edits))
 	editRsync := make([][]float64, len(edits))
@@ -854,8 +856,8 @@ func insertAtStart(name, tmp string, b byte) error {
 }
 
 // overwriteMiddle replaces benchOverwriteSize bytes in the middle of name
-// with new random bytes.
-func overwriteMiddle(name string, run int) error {
+// with new random bytes (from run and seed).
+func overwriteMiddle(name string, run int, seed uint8) error {
 	f, err := os.OpenFile(name, os.O_RDWR, 0)
 	if err != nil {
 		return err
@@ -866,7 +868,7 @@ func overwriteMiddle(name string, run int) error {
 		return err
 	}
 	buf := make([]byte, min(benchOverwriteSize, st.Size()))
-	fillRandom(rand.NewChaCha8([32]byte{'o', 'v', 'e', 'r', byte(run)}), buf)
+	fillRandom(rand.NewChaCha8([32]byte{'o', 'v', 'e', 'r', byte(run), 31: seed}), buf)
 	_, err = f.WriteAt(buf, (st.Size()-int64(len(buf)))/2)
 	return errors.Join(err, f.Close())
 }

@@ -21,8 +21,14 @@
 // delivers verified chunks through a callback, retries chunks elsewhere when a
 // peer lacks them, and drops (and penalises) a peer that sends bad data.
 //
+// Delta exchange (DeltaProtocolID, delta.go): a chunk the client can mostly
+// assemble from bytes it holds (an older version of its file) is fetched as
+// a manifest of content-defined pieces and the byte ranges it lacks, then
+// verified against its CID like any chunk; see delta.go.
+//
 // Files: messages.go (Request, Response, limits), server.go, client.go
-// (Client: one pipelined stream), fetch.go (Fetcher), rate.go (EWMA).
+// (Client: one pipelined stream), fetch.go (Fetcher), rate.go (EWMA),
+// delta.go (delta exchange: messages, DeltaServer, FetchDelta, Basis).
 //
 // Who may import it: node/ and simulations/.
 package chunks

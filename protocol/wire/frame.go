@@ -29,6 +29,11 @@ const (
 
 	TypeChunkRequest  Type = 0x40 // chunks.Request
 	TypeChunkResponse Type = 0x41 // chunks.Response
+
+	TypeDeltaManifestRequest Type = 0x42 // chunks.ManifestRequest
+	TypeDeltaManifest        Type = 0x43 // chunks.Manifest
+	TypeDeltaRangeRequest    Type = 0x44 // chunks.RangeRequest
+	TypeDeltaRange           Type = 0x45 // chunks.RangeResponse
 )
 
 // Version1 is the only encoding version so far of every message type.
