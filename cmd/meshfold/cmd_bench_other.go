@@ -9,3 +9,6 @@ import "os"
 func childUsage(ps *os.ProcessState) (cpuSeconds float64, maxRSS int64) {
 	return (ps.UserTime() + ps.SystemTime()).Seconds(), 0
 }
+
+// selfCPUSeconds is not measured on this platform (0).
+func selfCPUSeconds() float64 { return 0 }

@@ -22,3 +22,13 @@ func childUsage(ps *os.ProcessState) (cpuSeconds float64, maxRSS int64) {
 	}
 	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano()).Seconds(), maxRSS
 }
+
+// selfCPUSeconds is the CPU time (user + system) this process used so far,
+// 0 if it cannot be read.
+func selfCPUSeconds() float64 {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		return 0
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano()).Seconds()
+}
