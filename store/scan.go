@@ -576,11 +576,7 @@ func (s *scanner) walk(ctx context.Context, touched []string) error {
 
 // loadKnown reads the index headers under p into known.
 func (s *scanner) loadKnown(p string) error {
-	if err := s.idx.WalkHeaders(p, func(fi FileInfo) error {
-		s.known.add(fi.Path, known{kind: fi.Kind, deleted: fi.Deleted, size: fi.Size, modTime: fi.ModTime,
-			inode: fi.Inode, mode: fi.Mode, target: fi.SymlinkTarget})
-		return nil
-	}); err != nil {
+	if err := s.known.load(s.idx, p); err != nil {
 		return fmt.Errorf("reading index under %q: %w", p, err)
 	}
 	return nil
