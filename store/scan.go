@@ -687,14 +687,15 @@ func (s *scanner) walkDir(ctx context.Context, rel string) error {
 		return nil
 	}
 	s.ig.sawDir(rel, slices.ContainsFunc(d.entries, func(e dirEntry) bool { return e.name == IgnoreFileName }))
+	paths := childPaths(rel, d.entries)
 	names := make([]string, 0, len(d.entries))
 	children := make([]string, 0, len(d.entries))
 	kept := d.entries[:0]
 	var subdirs []string
 	var rules dirRules
 	rulesLoaded := false
-	for _, e := range d.entries {
-		child := joinRel(rel, e.name)
+	for i, e := range d.entries {
+		child := paths[i]
 		if !rulesLoaded && !IsBuiltinIgnored(e.name) {
 			// Looked up at the first entry that needs them, as
 			// ignoredEntry would: an ignore file is read on first use.
@@ -735,7 +736,39 @@ func (s *scanner) walkDir(ctx context.Context, rel string) error {
 		}
 	}
 	s.collisions = append(s.collisions, caseCollisions(rel, names)...)
+	releaseEntries(d.entries) // kept aliases it; nothing else does
 	return nil
+}
+
+// childPaths returns the folder-relative path of every entry of directory
+// rel, all in one allocation.
+func childPaths(rel string, entries []dirEntry) []string {
+	paths := make([]string, len(entries))
+	if rel == "" {
+		for i := range entries {
+			paths[i] = entries[i].name
+		}
+		return paths
+	}
+	size := 0
+	for i := range entries {
+		size += len(rel) + 1 + len(entries[i].name)
+	}
+	var b strings.Builder
+	b.Grow(size)
+	for i := range entries {
+		b.WriteString(rel)
+		b.WriteByte('/')
+		b.WriteString(entries[i].name)
+	}
+	all := b.String() // not written again: the paths may alias it
+	off := 0
+	for i := range entries {
+		n := len(rel) + 1 + len(entries[i].name)
+		paths[i] = all[off : off+n]
+		off += n
+	}
+	return paths
 }
 
 // validateChild is ValidatePath for the entry name of a directory whose own
