@@ -688,8 +688,8 @@ func (s *scanner) walkDir(ctx context.Context, rel string) error {
 	}
 	s.ig.sawDir(rel, slices.ContainsFunc(d.entries, func(e dirEntry) bool { return e.name == IgnoreFileName }))
 	paths := childPaths(rel, d.entries)
-	names := make([]string, 0, len(d.entries))
-	children := make([]string, 0, len(d.entries))
+	// Both filtered in place: the i-th kept entry was at i or after.
+	children := paths[:0]
 	kept := d.entries[:0]
 	var subdirs []string
 	var rules dirRules
@@ -710,7 +710,6 @@ func (s *scanner) walkDir(ctx context.Context, rel string) error {
 			s.errPrefix = append(s.errPrefix, child)
 			continue
 		}
-		names = append(names, e.name)
 		children = append(children, child)
 		kept = append(kept, e)
 		if e.err == nil && e.st.isDir() {
@@ -735,9 +734,22 @@ func (s *scanner) walkDir(ctx context.Context, rel string) error {
 			return err
 		}
 	}
-	s.collisions = append(s.collisions, caseCollisions(rel, names)...)
+	s.collisions = append(s.collisions, entryCollisions(rel, kept)...)
 	releaseEntries(d.entries) // kept aliases it; nothing else does
 	return nil
+}
+
+// entryCollisions is caseCollisions of the entries' names, without a slice
+// of them in the common case where none can collide.
+func entryCollisions(rel string, entries []dirEntry) []CaseCollision {
+	if len(entries) < 2 || !slices.ContainsFunc(entries, func(e dirEntry) bool { return !allPlainASCII([]string{e.name}) }) {
+		return nil
+	}
+	names := make([]string, len(entries))
+	for i := range entries {
+		names[i] = entries[i].name
+	}
+	return caseCollisions(rel, names)
 }
 
 // childPaths returns the folder-relative path of every entry of directory
