@@ -134,6 +134,14 @@ type FolderIndex struct {
 	reserved map[DeviceID]uint64 // highest sequence handed out by PutLocal, per device
 
 	stale atomic.Pointer[func(path string)]
+
+	// gen counts the writes to the folder's file entries (Batch.Commit,
+	// DropFolder): a copy of the entries taken at one count is current for as
+	// long as the count stays.
+	gen atomic.Uint64
+	// scanKnown is the last full scan's copy of the entries, for the next
+	// full scan to reuse while gen allows (scan_known.go).
+	scanKnown atomic.Pointer[knownCache]
 }
 
 // ID returns the folder ID.

@@ -181,6 +181,9 @@ func ScanPaths(ctx context.Context, cfg ScanConfig, idx *FolderIndex, paths []st
 		defer func() { close(stop); <-done }()
 	}
 	err := s.run(ctx, touched)
+	if err == nil {
+		s.keepKnown()
+	}
 	s.res.Errors = append(s.res.Errors, s.ig.takeErrors()...)
 	s.res.Duration = time.Since(start)
 	s.res.BytesHashed = s.bytesHashed.Load()
@@ -295,6 +298,8 @@ type scanner struct {
 	walkRes    ScanResult                     // counts the walker keeps
 	dirs       *dirLoader                     // reads directories ahead of the walk
 	knownWait  chan error                     // while set, the index pass filling known is still running
+	knownAll   bool                           // known holds the whole folder's entries as of knownGen
+	knownGen   uint64                         // the index's write count known is current for
 
 	jobs    chan hashJob
 	results chan scanned
@@ -574,8 +579,18 @@ func (s *scanner) walk(ctx context.Context, touched []string) error {
 	return nil
 }
 
-// loadKnown reads the index headers under p into known.
+// loadKnown reads the index headers under p into known. For the whole
+// folder, it takes the last full scan's copy instead if no write to the
+// index came since (keepKnown).
 func (s *scanner) loadKnown(p string) error {
+	if p == "" {
+		s.knownAll, s.knownGen = true, s.idx.gen.Load() // before the copy is checked or the index read
+		if c := s.idx.scanKnown.Swap(nil); c != nil && c.gen == s.knownGen {
+			s.known = c.set
+			s.known.reset()
+			return nil
+		}
+	}
 	if err := s.known.load(s.idx, p); err != nil {
 		return fmt.Errorf("reading index under %q: %w", p, err)
 	}

@@ -43,6 +43,41 @@ type knownSet struct {
 	arena []byte
 }
 
+// maxKeptKnown is the largest folder (in index entries) whose entries a
+// FolderIndex keeps in memory between full scans: about 100 bytes each, so
+// at most ~20 MB, for a periodic rescan to skip reading the index. A larger
+// folder's rescan reads the index each time.
+const maxKeptKnown = 200_000
+
+// knownCache is a full scan's copy of a folder's index entries, current as
+// long as FolderIndex.gen is gen.
+type knownCache struct {
+	gen uint64
+	set knownSet
+}
+
+// keepKnown leaves the entries of a full scan that ended well with the
+// index for the next full scan, if no write to the index came since they
+// were read (a scan that recorded anything wrote): then they are still
+// exactly what the index holds.
+func (s *scanner) keepKnown() {
+	if !s.knownAll || s.known.n > maxKeptKnown || len(s.known.added) > 0 || s.idx.gen.Load() != s.knownGen {
+		return
+	}
+	s.idx.scanKnown.Store(&knownCache{gen: s.knownGen, set: s.known})
+}
+
+// reset makes every entry unseen again, for another scan.
+func (k *knownSet) reset() {
+	for _, b := range k.blocks {
+		for i := range b {
+			b[i].seen = false
+		}
+	}
+	k.next = 0
+	clear(k.added)
+}
+
 // knownArena is the size of one block of knownSet.arena.
 const knownArena = 64 << 10
 

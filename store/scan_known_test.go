@@ -146,3 +146,40 @@ func TestKnownLoadMatchesWalkHeaders(t *testing.T) {
 		}
 	}
 }
+
+// TestKeptKnownFollowsIndexWrites: a full rescan reuses the entries the last
+// one kept only while nothing was written to the index since; a version
+// another device stored in between (here for a path that is not on disk)
+// must be seen, and tombstoned, by the next rescan.
+func TestKeptKnownFollowsIndexWrites(t *testing.T) {
+	root, idx := newTestFolder(t)
+	writeFile(t, root, "a", []byte("a"))
+	writeFile(t, root, "d/b", []byte("b"))
+	cfg := ScanConfig{Root: root}
+	scanOK(t, cfg, idx)
+	if res := scanOK(t, cfg, idx); res.Unchanged != 3 || idx.scanKnown.Load() == nil {
+		t.Fatalf("warm rescan: %d unchanged, kept %v", res.Unchanged, idx.scanKnown.Load() != nil)
+	}
+	b := idx.Batch()
+	b.Put(FileInfo{Path: "d/remote", Kind: KindFile, Size: 1, Mode: 0o644, Author: "other", Seq: 1,
+		Version: VersionVector{}.Update("other", 1), Chunks: chunksOf(t, []byte("r"))})
+	if err := b.Commit(); err != nil {
+		t.Fatal(err)
+	}
+	res := scanOK(t, cfg, idx)
+	if res.Deleted != 1 || !slices.Equal(res.ChangedPaths, []string{"d/remote"}) {
+		t.Fatalf("rescan after another device's version: deleted %d, changed %v; want d/remote tombstoned", res.Deleted, res.ChangedPaths)
+	}
+	if fi := mustGet(t, idx, "d/remote"); !fi.Deleted {
+		t.Fatalf("d/remote indexed as %+v, want a tombstone", fi)
+	}
+	// Kept again by the next unchanged rescan, and reused by the one after.
+	for range 2 {
+		if res := scanOK(t, cfg, idx); res.Unchanged != 3 || len(res.ChangedPaths) != 0 {
+			t.Fatalf("rescan: %d unchanged, changed %v", res.Unchanged, res.ChangedPaths)
+		}
+	}
+	if idx.scanKnown.Load() == nil {
+		t.Fatal("unchanged rescans did not keep their entries")
+	}
+}
