@@ -254,27 +254,50 @@ func decodeFileInfo(b []byte) (FileInfo, error) {
 // first so a scan can compare what is on disk with the index without decoding
 // chunk lists and vectors.
 func decodeFileHeader(d *decoder, fi *FileInfo) {
+	h := decodeHeaderFields(d)
+	fi.Path = string(h.path)
+	fi.Kind, fi.Deleted, fi.Size, fi.Mode = h.kind, h.deleted, h.size, h.mode
+	fi.ModTime, fi.Inode, fi.Dev = h.modTime, h.inode, h.dev
+	fi.SymlinkTarget = string(h.target)
+}
+
+// fileHeader is the header of a FileInfo record (decodeFileHeader) with
+// path and target aliasing the record: what a scan's index pass reads of
+// every entry, without a copy.
+type fileHeader struct {
+	path, target []byte
+	kind         Kind
+	deleted      bool
+	size         int64
+	mode         uint32
+	modTime      int64
+	inode, dev   uint64
+}
+
+// decodeHeaderFields decodes and validates the header of a FileInfo record.
+func decodeHeaderFields(d *decoder) (h fileHeader) {
 	d.version()
-	fi.Path = d.str(1, MaxIndexPathLength, "path")
-	if d.err == nil && fi.Path[0] == '/' {
+	h.path = d.bytes(1, MaxIndexPathLength, "path")
+	if d.err == nil && h.path[0] == '/' {
 		d.fail("absolute path")
 	}
 	kind := Kind(d.byte())
 	if d.err == nil && (kind < KindFile || kind > KindSymlink) {
 		d.fail("unknown kind %d", kind)
 	}
-	fi.Kind = kind
+	h.kind = kind
 	flags := d.byte()
 	if d.err == nil && flags&^flagDeleted != 0 {
 		d.fail("unknown flags %#x", flags)
 	}
-	fi.Deleted = flags&flagDeleted != 0
-	fi.Size = int64(d.uvarintMax(math.MaxInt64, "size"))
-	fi.Mode = uint32(d.uvarintMax(math.MaxUint32, "mode"))
-	fi.ModTime = d.varint()
-	fi.Inode = d.uvarint()
-	fi.Dev = d.uvarint()
-	fi.SymlinkTarget = d.str(0, MaxSymlinkTargetLength, "symlink target")
+	h.deleted = flags&flagDeleted != 0
+	h.size = int64(d.uvarintMax(math.MaxInt64, "size"))
+	h.mode = uint32(d.uvarintMax(math.MaxUint32, "mode"))
+	h.modTime = d.varint()
+	h.inode = d.uvarint()
+	h.dev = d.uvarint()
+	h.target = d.bytes(0, MaxSymlinkTargetLength, "symlink target")
+	return h
 }
 
 // decodeFileInfoHeader decodes only the header of a FileInfo record (see

@@ -20,6 +20,11 @@ func (db *DB) DropFolder(folderID string) error {
 	}
 	db.commitMu.Lock()
 	defer db.commitMu.Unlock()
+	db.mu.Lock()
+	if f, ok := db.folders[folderID]; ok {
+		defer f.gen.Add(1) // a scan's copy of the entries is stale
+	}
+	db.mu.Unlock()
 	for _, ks := range []byte{ksFile, ksSeq, ksChunk, ksMeta, ksLogOp} {
 		pfx := folderPrefix(ks, folderID)
 		if err := db.deleteRange(pfx, prefixEnd(pfx)); err != nil {

@@ -45,6 +45,7 @@ import (
 
 	"github.com/ipfs/go-cid"
 	"github.com/syndtr/goleveldb/leveldb"
+	"github.com/syndtr/goleveldb/leveldb/opt"
 	"github.com/syndtr/goleveldb/leveldb/storage"
 )
 
@@ -133,6 +134,14 @@ type FolderIndex struct {
 	reserved map[DeviceID]uint64 // highest sequence handed out by PutLocal, per device
 
 	stale atomic.Pointer[func(path string)]
+
+	// gen counts the writes to the folder's file entries (Batch.Commit,
+	// DropFolder): a copy of the entries taken at one count is current for as
+	// long as the count stays.
+	gen atomic.Uint64
+	// scanKnown is the last full scan's copy of the entries, for the next
+	// full scan to reuse while gen allows (scan_known.go).
+	scanKnown atomic.Pointer[knownCache]
 }
 
 // ID returns the folder ID.
@@ -179,11 +188,27 @@ func (f *FolderIndex) WalkHeaders(prefix string, fn func(FileInfo) error) error 
 }
 
 func (f *FolderIndex) walk(prefix string, decode func([]byte) (FileInfo, error), fn func(FileInfo) error) error {
+	return f.walkRecords(prefix, nil, func(path, value []byte) error {
+		fi, err := decode(value)
+		if err != nil {
+			return fmt.Errorf("folder %q path %q: %w", f.id, path, err)
+		}
+		if fi.Path != string(path) {
+			return corruptf("folder %q: record under path %q names path %q", f.id, path, fi.Path)
+		}
+		return fn(fi)
+	})
+}
+
+// walkRecords calls fn with the path (checked) and the raw record of every
+// file entry that Walk visits, in the same order; both are only valid during
+// the call. ro may be nil.
+func (f *FolderIndex) walkRecords(prefix string, ro *opt.ReadOptions, fn func(path, value []byte) error) error {
 	if f.err != nil {
 		return f.err
 	}
 	prefix = strings.TrimRight(prefix, "/")
-	it := f.db.ldb.NewIterator(nil, nil)
+	it := f.db.ldb.NewIterator(nil, ro)
 	defer it.Release()
 	emit := func() error {
 		// Every key in range starts with filePfx: the path is the rest,
@@ -196,14 +221,7 @@ func (f *FolderIndex) walk(prefix string, decode func([]byte) (FileInfo, error),
 		if err := checkKeyPath(path); err != nil {
 			return fmt.Errorf("folder %q: %w", f.id, err)
 		}
-		fi, err := decode(it.Value())
-		if err != nil {
-			return fmt.Errorf("folder %q path %q: %w", f.id, path, err)
-		}
-		if fi.Path != string(path) {
-			return corruptf("folder %q: record under path %q names path %q", f.id, path, fi.Path)
-		}
-		return fn(fi)
+		return fn(path, it.Value())
 	}
 	below := ""
 	if prefix != "" {

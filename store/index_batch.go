@@ -144,7 +144,9 @@ func (b *Batch) Commit() error {
 			wb.Put(metaKey(f.metaPfx, author), encodeSeqRecord(seq))
 		}
 	}
-	if err := ldb.Write(wb, &opt.WriteOptions{Sync: true}); err != nil {
+	err := ldb.Write(wb, &opt.WriteOptions{Sync: true})
+	f.gen.Add(1) // written or not, a scan's copy of the entries is stale
+	if err != nil {
 		return translate("commit", err)
 	}
 	for author, seq := range highest {

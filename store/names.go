@@ -132,6 +132,13 @@ func isASCIILetter(b byte) bool { return (b|0x20) >= 'a' && (b|0x20) <= 'z' }
 // CONIN$ and CONOUT$, in any case, alone or followed by an extension, with
 // trailing spaces before the extension ignored as Windows does.
 func isReservedDeviceName(c string) bool {
+	// Every reserved name starts with one of these letters: most names are
+	// ruled out here, before any folding (a scan checks every entry).
+	switch c[0] | 0x20 {
+	case 'a', 'c', 'l', 'n', 'p':
+	default:
+		return false
+	}
 	stem := c
 	if i := strings.IndexByte(stem, '.'); i >= 0 {
 		stem = stem[:i]

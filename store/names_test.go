@@ -58,6 +58,7 @@ var validatePathCases = []struct {
 	{"COM\u00b9", ErrReservedName},
 	{"AUX .txt", ErrReservedName},
 	{"CONOUT$", ErrReservedName},
+	{"Prn.md", ErrReservedName},
 	{"trailing.", ErrTrailingDotOrSpace},
 	{"trailing ", ErrTrailingDotOrSpace},
 	{"dir./x", ErrTrailingDotOrSpace},

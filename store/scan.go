@@ -181,6 +181,9 @@ func ScanPaths(ctx context.Context, cfg ScanConfig, idx *FolderIndex, paths []st
 		defer func() { close(stop); <-done }()
 	}
 	err := s.run(ctx, touched)
+	if err == nil {
+		s.keepKnown()
+	}
 	s.res.Errors = append(s.res.Errors, s.ig.takeErrors()...)
 	s.res.Duration = time.Since(start)
 	s.res.BytesHashed = s.bytesHashed.Load()
@@ -295,6 +298,8 @@ type scanner struct {
 	walkRes    ScanResult                     // counts the walker keeps
 	dirs       *dirLoader                     // reads directories ahead of the walk
 	knownWait  chan error                     // while set, the index pass filling known is still running
+	knownAll   bool                           // known holds the whole folder's entries as of knownGen
+	knownGen   uint64                         // the index's write count known is current for
 
 	jobs    chan hashJob
 	results chan scanned
@@ -574,13 +579,19 @@ func (s *scanner) walk(ctx context.Context, touched []string) error {
 	return nil
 }
 
-// loadKnown reads the index headers under p into known.
+// loadKnown reads the index headers under p into known. For the whole
+// folder, it takes the last full scan's copy instead if no write to the
+// index came since (keepKnown).
 func (s *scanner) loadKnown(p string) error {
-	if err := s.idx.WalkHeaders(p, func(fi FileInfo) error {
-		s.known.add(fi.Path, known{kind: fi.Kind, deleted: fi.Deleted, size: fi.Size, modTime: fi.ModTime,
-			inode: fi.Inode, mode: fi.Mode, target: fi.SymlinkTarget})
-		return nil
-	}); err != nil {
+	if p == "" {
+		s.knownAll, s.knownGen = true, s.idx.gen.Load() // before the copy is checked or the index read
+		if c := s.idx.scanKnown.Swap(nil); c != nil && c.gen == s.knownGen {
+			s.known = c.set
+			s.known.reset()
+			return nil
+		}
+	}
+	if err := s.known.load(s.idx, p); err != nil {
 		return fmt.Errorf("reading index under %q: %w", p, err)
 	}
 	return nil
@@ -691,14 +702,15 @@ func (s *scanner) walkDir(ctx context.Context, rel string) error {
 		return nil
 	}
 	s.ig.sawDir(rel, slices.ContainsFunc(d.entries, func(e dirEntry) bool { return e.name == IgnoreFileName }))
-	names := make([]string, 0, len(d.entries))
-	children := make([]string, 0, len(d.entries))
+	paths := childPaths(rel, d.entries)
+	// Both filtered in place: the i-th kept entry was at i or after.
+	children := paths[:0]
 	kept := d.entries[:0]
 	var subdirs []string
 	var rules dirRules
 	rulesLoaded := false
-	for _, e := range d.entries {
-		child := joinRel(rel, e.name)
+	for i, e := range d.entries {
+		child := paths[i]
 		if !rulesLoaded && !IsBuiltinIgnored(e.name) {
 			// Looked up at the first entry that needs them, as
 			// ignoredEntry would: an ignore file is read on first use.
@@ -713,7 +725,6 @@ func (s *scanner) walkDir(ctx context.Context, rel string) error {
 			s.errPrefix = append(s.errPrefix, child)
 			continue
 		}
-		names = append(names, e.name)
 		children = append(children, child)
 		kept = append(kept, e)
 		if e.err == nil && e.st.isDir() {
@@ -738,8 +749,53 @@ func (s *scanner) walkDir(ctx context.Context, rel string) error {
 			return err
 		}
 	}
-	s.collisions = append(s.collisions, caseCollisions(rel, names)...)
+	s.collisions = append(s.collisions, entryCollisions(rel, kept)...)
+	releaseEntries(d.entries) // kept aliases it; nothing else does
 	return nil
+}
+
+// entryCollisions is caseCollisions of the entries' names, without a slice
+// of them in the common case where none can collide.
+func entryCollisions(rel string, entries []dirEntry) []CaseCollision {
+	if len(entries) < 2 || !slices.ContainsFunc(entries, func(e dirEntry) bool { return !allPlainASCII([]string{e.name}) }) {
+		return nil
+	}
+	names := make([]string, len(entries))
+	for i := range entries {
+		names[i] = entries[i].name
+	}
+	return caseCollisions(rel, names)
+}
+
+// childPaths returns the folder-relative path of every entry of directory
+// rel, all in one allocation.
+func childPaths(rel string, entries []dirEntry) []string {
+	paths := make([]string, len(entries))
+	if rel == "" {
+		for i := range entries {
+			paths[i] = entries[i].name
+		}
+		return paths
+	}
+	size := 0
+	for i := range entries {
+		size += len(rel) + 1 + len(entries[i].name)
+	}
+	var b strings.Builder
+	b.Grow(size)
+	for i := range entries {
+		b.WriteString(rel)
+		b.WriteByte('/')
+		b.WriteString(entries[i].name)
+	}
+	all := b.String() // not written again: the paths may alias it
+	off := 0
+	for i := range entries {
+		n := len(rel) + 1 + len(entries[i].name)
+		paths[i] = all[off : off+n]
+		off += n
+	}
+	return paths
 }
 
 // validateChild is ValidatePath for the entry name of a directory whose own

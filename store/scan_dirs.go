@@ -153,7 +153,7 @@ func (s *scanner) readDir(d *dirListing) {
 	}
 	defer closeDir()
 	slices.Sort(names)
-	entries := make([]dirEntry, len(names))
+	entries := takeEntries(len(names))
 	for i, n := range names {
 		entries[i].name = n
 	}
@@ -178,6 +178,29 @@ func (s *scanner) readDir(d *dirListing) {
 	stat(entries[:per])
 	wg.Wait()
 	d.entries = entries
+}
+
+// entriesPool holds the entry slices of directories the walker is done
+// with, for readDir to fill again: a rescan lists every directory of the
+// folder, and most are the same size.
+var entriesPool sync.Pool // of *[]dirEntry
+
+// takeEntries returns a slice of n entries, each of whose fields readDir
+// sets.
+func takeEntries(n int) []dirEntry {
+	if p, ok := entriesPool.Get().(*[]dirEntry); ok && cap(*p) >= n {
+		return (*p)[:n]
+	}
+	return make([]dirEntry, n)
+}
+
+// releaseEntries hands entries back for a later readDir; the caller keeps
+// no reference to the slice (the names and errors in it may be kept).
+func releaseEntries(entries []dirEntry) {
+	if cap(entries) == 0 {
+		return
+	}
+	entriesPool.Put(&entries)
 }
 
 // dfsLess orders folder-relative paths as a depth-first walk over sorted

@@ -51,6 +51,12 @@ func TestWarmRescanFindsEveryChangeAmongManyFiles(t *testing.T) {
 	if res := scanOK(t, ScanConfig{Root: root}, idx); res.Unchanged != entries || len(res.ChangedPaths) != 0 {
 		t.Fatalf("rescan of an unchanged folder: %d unchanged (want %d), changed %v", res.Unchanged, entries, res.ChangedPaths)
 	}
+	// The next rescan compares with the entries this one kept in memory,
+	// not with a new pass over the index: the changes below must show all
+	// the same.
+	if idx.scanKnown.Load() == nil {
+		t.Fatal("an unchanged rescan did not keep its index entries for the next")
+	}
 
 	abs := func(rel string) string { return filepath.Join(root, filepath.FromSlash(rel)) }
 	touched, replaced, chmoded, deleted := path(4321), path(7000), path(9999), path(123)
@@ -95,6 +101,9 @@ func TestWarmRescanFindsEveryChangeAmongManyFiles(t *testing.T) {
 	got := slices.Sorted(slices.Values(res.ChangedPaths))
 	if !slices.Equal(got, want) {
 		t.Fatalf("changed paths %v, want %v", got, want)
+	}
+	if idx.scanKnown.Load() != nil {
+		t.Fatal("a rescan that recorded changes kept its (now stale) index entries")
 	}
 	if res.FilesHashed != 3 { // touched, replaced and added; the chmod keeps its chunks
 		t.Fatalf("hashed %d files, want 3", res.FilesHashed)

@@ -1,9 +1,14 @@
 package store
 
 import (
+	"bytes"
+	"fmt"
 	"slices"
 	"sort"
 	"strings"
+	"unsafe"
+
+	"github.com/syndtr/goleveldb/leveldb/opt"
 )
 
 // knownEntry is one index entry under the touched paths.
@@ -32,6 +37,86 @@ type knownSet struct {
 	unsorted bool             // appended out of order (several touched paths); sorted before the first look-up
 	next     int              // where the next look-up tries first
 	added    map[string]known // put during the walk for paths not in the list
+	// arena holds the paths of the entries load added, back to back: one
+	// allocation per knownArena bytes instead of one per path. Bytes once
+	// written are never written again (the paths alias them).
+	arena []byte
+}
+
+// maxKeptKnown is the largest folder (in index entries) whose entries a
+// FolderIndex keeps in memory between full scans: about 100 bytes each, so
+// at most ~20 MB, for a periodic rescan to skip reading the index. A larger
+// folder's rescan reads the index each time.
+const maxKeptKnown = 200_000
+
+// knownCache is a full scan's copy of a folder's index entries, current as
+// long as FolderIndex.gen is gen.
+type knownCache struct {
+	gen uint64
+	set knownSet
+}
+
+// keepKnown leaves the entries of a full scan that ended well with the
+// index for the next full scan, if no write to the index came since they
+// were read (a scan that recorded anything wrote): then they are still
+// exactly what the index holds.
+func (s *scanner) keepKnown() {
+	if !s.knownAll || s.known.n > maxKeptKnown || len(s.known.added) > 0 || s.idx.gen.Load() != s.knownGen {
+		return
+	}
+	s.idx.scanKnown.Store(&knownCache{gen: s.knownGen, set: s.known})
+}
+
+// reset makes every entry unseen again, for another scan.
+func (k *knownSet) reset() {
+	for _, b := range k.blocks {
+		for i := range b {
+			b[i].seen = false
+		}
+	}
+	k.next = 0
+	clear(k.added)
+}
+
+// knownArena is the size of one block of knownSet.arena.
+const knownArena = 64 << 10
+
+// fullScanRead is how the index pass reads: a walk of every entry once,
+// which would otherwise fill goleveldb's block cache with blocks read
+// once (allocating a new buffer for each) instead of reusing one.
+var fullScanRead = &opt.ReadOptions{DontFillCache: true}
+
+// load appends the header of every index entry under prefix, in index
+// order, decoding each record in place: only the path is copied (into the
+// arena), and the symlink target of a symlink.
+func (k *knownSet) load(idx *FolderIndex, prefix string) error {
+	var d decoder
+	return idx.walkRecords(prefix, fullScanRead, func(path, value []byte) error {
+		d = decoder{b: value, what: "file info"}
+		h := decodeHeaderFields(&d)
+		if d.err != nil {
+			return fmt.Errorf("folder %q path %q: %w", idx.id, path, d.err)
+		}
+		if !bytes.Equal(h.path, path) {
+			return corruptf("folder %q: record under path %q names path %q", idx.id, path, h.path)
+		}
+		v := known{kind: h.kind, deleted: h.deleted, size: h.size, modTime: h.modTime, inode: h.inode, mode: h.mode}
+		if len(h.target) > 0 {
+			v.target = string(h.target)
+		}
+		k.add(k.intern(path), v)
+		return nil
+	})
+}
+
+// intern copies p into the arena and returns it as a string.
+func (k *knownSet) intern(p []byte) string {
+	if len(k.arena)+len(p) > cap(k.arena) {
+		k.arena = make([]byte, 0, max(knownArena, len(p)))
+	}
+	start := len(k.arena)
+	k.arena = append(k.arena, p...)
+	return unsafe.String(&k.arena[start], len(p))
 }
 
 // knownBlock is how many entries one block of a knownSet holds.

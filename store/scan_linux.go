@@ -7,7 +7,7 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-func ctimeNanos(st *syscall.Stat_t) int64 { return st.Ctim.Sec*1e9 + st.Ctim.Nsec }
+func ctimeNanos(st *syscall.Stat_t) int64 { return int64(st.Ctim.Sec)*1e9 + int64(st.Ctim.Nsec) }
 
 // statAt lstats name in the open directory dirfd: one path component for
 // the kernel to resolve instead of the whole path, which is most of the cost
@@ -15,7 +15,7 @@ func ctimeNanos(st *syscall.Stat_t) int64 { return st.Ctim.Sec*1e9 + st.Ctim.Nse
 func statAt(dirfd int, dir, name string) (entryStat, error) {
 	var st unix.Stat_t
 	for {
-		err := unix.Fstatat(dirfd, name, &st, unix.AT_SYMLINK_NOFOLLOW)
+		err := fstatat(dirfd, name, &st, unix.AT_SYMLINK_NOFOLLOW)
 		if err == unix.EINTR {
 			continue
 		}

@@ -4,7 +4,6 @@ import (
 	"encoding/binary"
 	"io/fs"
 	"sync"
-	"unsafe"
 
 	"golang.org/x/sys/unix"
 )
@@ -36,8 +35,9 @@ func listDir(path string) (dirfd int, names []string, closeDir func(), err error
 	bp := dirBufPool.Get().(*[]byte)
 	defer dirBufPool.Put(bp)
 	buf := *bp
-	var arena []byte // every name, back to back
-	var ends []int   // where each name ends in arena
+	sc := nameScratchPool.Get().(*nameScratch)
+	defer nameScratchPool.Put(sc)
+	arena, ends := sc.arena[:0], sc.ends[:0] // every name, back to back; where each ends
 	for {
 		n, err := unix.Getdents(dirfd, buf)
 		if err == unix.EINTR {
@@ -52,7 +52,10 @@ func listDir(path string) (dirfd int, names []string, closeDir func(), err error
 		}
 		arena, ends = parseDirents(buf[:n], arena, ends)
 	}
-	all := unsafe.String(unsafe.SliceData(arena), len(arena)) // arena is not written again
+	sc.arena, sc.ends = arena, ends
+	// Two allocations per directory, both of the exact size: the names and
+	// the strings pointing into them.
+	all := string(arena)
 	names = make([]string, len(ends))
 	start := 0
 	for i, end := range ends {
@@ -61,6 +64,15 @@ func listDir(path string) (dirfd int, names []string, closeDir func(), err error
 	}
 	return dirfd, names, closeDir, nil
 }
+
+// nameScratch is where listDir collects a directory's names before it
+// copies them out at their final size.
+type nameScratch struct {
+	arena []byte
+	ends  []int
+}
+
+var nameScratchPool = sync.Pool{New: func() any { return new(nameScratch) }}
 
 // linux_dirent64: d_ino (8 bytes), d_off (8), d_reclen (2), d_type (1),
 // d_name (NUL-terminated).

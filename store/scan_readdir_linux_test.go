@@ -129,3 +129,35 @@ func FuzzParseDirents(f *testing.F) {
 		}
 	})
 }
+
+// TestStatAtNames: statAt copies the name onto the stack for the system
+// call; the longest name, a name that is too long and one with a NUL must
+// give what lstat of the full path gives.
+func TestStatAtNames(t *testing.T) {
+	dir := t.TempDir()
+	long := strings.Repeat("n", 255)
+	if err := os.WriteFile(filepath.Join(dir, long), []byte("12345"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	fd, _, closeDir, err := listDir(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer closeDir()
+	want, err := lstatPath(filepath.Join(dir, long))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, err := statAt(fd, dir, long); err != nil || got != want {
+		t.Fatalf("statAt(%d-byte name) = %+v, %v; lstat gave %+v", len(long), got, err, want)
+	}
+	if _, err := statAt(fd, dir, long+"x"); !errors.Is(err, syscall.ENAMETOOLONG) {
+		t.Fatalf("statAt of a 256-byte name: %v, want ENAMETOOLONG", err)
+	}
+	if _, err := statAt(fd, dir, long[:3]+"\x00"+long[4:]); !errors.Is(err, syscall.EINVAL) {
+		t.Fatalf("statAt of a name with a NUL: %v, want EINVAL", err)
+	}
+	if _, err := statAt(fd, dir, "missing"); !errors.Is(err, fs.ErrNotExist) {
+		t.Fatalf("statAt of a missing name: %v, want ErrNotExist", err)
+	}
+}

@@ -13,6 +13,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"runtime/trace"
 	"slices"
 	"strings"
 
@@ -25,12 +26,17 @@ func init() { registered = append(registered, newBenchCommand) }
 
 // The scan benchmark's data sets and targets.
 const (
-	benchBigFiles       = 4       // the large set is this many random files
-	benchSmallFileSize  = 4 << 10 // bytes per file of the small set
-	benchSmallPerDir    = 100     // small files per directory
-	benchWriteBlock     = 4 << 20 // bytes generated and written at once
-	benchChunkBufBytes  = 64 << 20
-	benchChunkRounds    = 3
+	benchBigFiles      = 4       // the large set is this many random files
+	benchSmallFileSize = 4 << 10 // bytes per file of the small set
+	benchSmallPerDir   = 100     // small files per directory
+	benchWriteBlock    = 4 << 20 // bytes generated and written at once
+	benchChunkBufBytes = 64 << 20
+	benchChunkRounds   = 3
+	// benchRescans is how many more warm rescans each warm child runs after
+	// its first, in the same process: what a running daemon's periodic
+	// full rescan costs (its first rescan is what a daemon's start-up scan
+	// costs).
+	benchRescans        = 3
 	targetColdGBps      = 2.0  // cold scan of the large set, on 2 cores
 	targetWarmColdRatio = 0.10 // warm rescan / cold scan time, small set
 	targetChunkVsBLAKE3 = 0.35 // chunk+hash / BLAKE3 alone, one core
@@ -67,7 +73,10 @@ func newBenchScanCommand() *cobra.Command {
 the page cache, then runs cold scans (new index) and warm rescans (nothing changed) of
 each in child processes, alternately (each warm rescan rescans the index the
 cold scan before it built), reporting the median time, throughput and the
-children's peak RSS, and the warm/cold ratio of each pair of runs. It also measures chunk+hash against BLAKE3 alone on one
+children's peak RSS, and the warm/cold ratio of each pair of runs. Each warm
+child rescans a few more times in the same process: its first rescan is what
+a daemon's start-up scan costs ("warm"), the later ones what its periodic
+full rescan costs ("rescan"). It also measures chunk+hash against BLAKE3 alone on one
 core and, as a core check, how much more BLAKE3 work two goroutines get done
 than one (2.00x = two free cores; a cold scan cannot use more), and prints a
 verdict line per target.`,
@@ -91,15 +100,27 @@ type phaseReport struct {
 	New         int     `json:"new"`
 	Unchanged   int     `json:"unchanged"`
 	Errors      int     `json:"errors"`
-	MaxRSS      int64   `json:"-"` // filled by the parent from the child's rusage
-	CPUSeconds  float64 `json:"-"` // user + system time of the whole child process
+	// ScanCPUSeconds is the child's own CPU time (user + system) during the
+	// scan alone: process start and opening the index excluded.
+	ScanCPUSeconds float64 `json:"scan_cpu_seconds"`
+	// Rescans are the scans the child ran after its first, in the same
+	// process (phaseOptions.rescans).
+	Rescans    []phaseReport `json:"rescans,omitempty"`
+	MaxRSS     int64         `json:"-"` // filled by the parent from the child's rusage
+	CPUSeconds float64       `json:"-"` // user + system time of the whole child process
 
 	minSeconds, maxSeconds float64 // spread over the runs, set by medianPhase
+	scanCPU                float64 // median ScanCPUSeconds over the runs, set by medianPhase
 }
 
 type phaseOptions struct {
 	root, home string
 	workers    int
+	rescans    int // more scans after the first, in the same process
+	// trace, if set, is where the child writes an execution trace of its
+	// scan (go tool trace), to look at how the scan's goroutines share
+	// the cores.
+	trace string
 }
 
 // newBenchScanPhaseCommand is the hidden child of `bench scan`: one scan in
@@ -117,6 +138,8 @@ func newBenchScanPhaseCommand() *cobra.Command {
 	cmd.Flags().StringVar(&opts.root, "root", "", "folder to scan")
 	cmd.Flags().StringVar(&opts.home, "home", "", "index directory")
 	cmd.Flags().IntVar(&opts.workers, "workers", 0, "hashing goroutines")
+	cmd.Flags().StringVar(&opts.trace, "trace", "", "write an execution trace of the scan to this file")
+	cmd.Flags().IntVar(&opts.rescans, "rescans", 0, "scans to run after the first, in the same process")
 	return cmd
 }
 
@@ -126,14 +149,50 @@ func runScanPhase(ctx context.Context, opts phaseOptions, out io.Writer) error {
 		return err
 	}
 	defer db.Close()
-	res, err := store.Scan(ctx, store.ScanConfig{Root: opts.root, Device: benchDevice, Workers: opts.workers}, db.Folder(benchFolderID))
+	if opts.trace != "" {
+		stop, err := startTrace(opts.trace)
+		if err != nil {
+			return err
+		}
+		defer stop()
+	}
+	scan := func() (phaseReport, error) {
+		cpu0 := selfCPU()
+		res, err := store.Scan(ctx, store.ScanConfig{Root: opts.root, Device: benchDevice, Workers: opts.workers}, db.Folder(benchFolderID))
+		if err != nil {
+			return phaseReport{}, err
+		}
+		return phaseReport{
+			Seconds: res.Duration.Seconds(), BytesHashed: res.BytesHashed,
+			New: res.New, Unchanged: res.Unchanged, Errors: len(res.Errors),
+			ScanCPUSeconds: selfCPU() - cpu0,
+		}, nil
+	}
+	r, err := scan()
 	if err != nil {
 		return err
 	}
-	return json.NewEncoder(out).Encode(phaseReport{
-		Seconds: res.Duration.Seconds(), BytesHashed: res.BytesHashed,
-		New: res.New, Unchanged: res.Unchanged, Errors: len(res.Errors),
-	})
+	for range opts.rescans {
+		again, err := scan()
+		if err != nil {
+			return err
+		}
+		r.Rescans = append(r.Rescans, again)
+	}
+	return json.NewEncoder(out).Encode(r)
+}
+
+// startTrace starts an execution trace into file name; stop ends it.
+func startTrace(name string) (stop func(), err error) {
+	f, err := os.Create(name)
+	if err != nil {
+		return nil, fmt.Errorf("creating the trace file: %w", err)
+	}
+	if err := trace.Start(f); err != nil {
+		f.Close()
+		return nil, fmt.Errorf("starting the trace: %w", err)
+	}
+	return func() { trace.Stop(); f.Close() }, nil
 }
 
 // benchSet is one data set.
@@ -173,8 +232,8 @@ func runBenchScan(ctx context.Context, opts benchScanOptions, out io.Writer) err
 		return err
 	}
 
-	fmt.Fprintf(out, "%-26s %-5s %10s %12s %10s %10s %9s\n", "data set", "phase", "time", "throughput", "peak RSS", "hashed", "CPU")
-	results := map[string][2]phaseReport{}
+	fmt.Fprintf(out, "%-26s %-6s %10s %12s %10s %10s %9s %9s\n", "data set", "phase", "time", "throughput", "peak RSS", "hashed", "CPU", "scan CPU")
+	results := map[string][3]phaseReport{}
 	for i, set := range []benchSet{big, small} {
 		if err := warmPageCache(set.root); err != nil {
 			return err
@@ -182,33 +241,55 @@ func runBenchScan(ctx context.Context, opts benchScanOptions, out io.Writer) err
 		// Cold and warm runs alternate (each warm run rescans the index the
 		// cold run before it built), so a change in the machine's load
 		// between runs hits both phases alike.
-		var runs [2][]phaseReport
+		// The warm child rescans benchRescans more times in the same
+		// process ("rescan": the median of those).
+		var runs [3][]phaseReport
 		for run := range opts.runs {
 			home := filepath.Join(base, fmt.Sprintf("home-%d-%d", i, run))
 			for p, phase := range []string{"cold", "warm"} {
-				r, err := runPhase(ctx, self, phaseOptions{root: set.root, home: home, workers: opts.workers})
+				rescans := 0
+				if phase == "warm" {
+					rescans = benchRescans
+				}
+				r, err := runPhase(ctx, self, phaseOptions{root: set.root, home: home, workers: opts.workers, rescans: rescans})
 				if err != nil {
 					return fmt.Errorf("%s %s scan: %w", set.name, phase, err)
 				}
 				runs[p] = append(runs[p], r)
 			}
+			warm := runs[1][run]
+			if len(warm.Rescans) != benchRescans {
+				return fmt.Errorf("%s: the warm child ran %d rescans, want %d", set.name, len(warm.Rescans), benchRescans)
+			}
+			again := medianPhase(warm.Rescans)
+			again.MaxRSS, again.CPUSeconds = warm.MaxRSS, warm.CPUSeconds
+			runs[2] = append(runs[2], again)
 		}
-		var phases [2]phaseReport
-		for p, phase := range []string{"cold", "warm"} {
+		var phases [3]phaseReport
+		for p, phase := range []string{"cold", "warm", "rescan"} {
 			r := medianPhase(runs[p])
 			phases[p] = r
-			fmt.Fprintf(out, "%-26s %-5s %9.3fs %7.2f GB/s %6.1f MiB %10s %8.3fs  (%.3f-%.3fs over %d runs)\n", set.name, phase, r.Seconds,
+			fmt.Fprintf(out, "%-26s %-6s %9.3fs %7.2f GB/s %6.1f MiB %10s %8.3fs %8.4fs  (%.3f-%.3fs over %d runs)\n", set.name, phase, r.Seconds,
 				float64(set.bytes)/1e9/r.Seconds, float64(r.MaxRSS)/(1<<20), humanBytes(r.BytesHashed), r.CPUSeconds,
-				r.minSeconds, r.maxSeconds, len(runs[p]))
+				r.scanCPU, r.minSeconds, r.maxSeconds, len(runs[p]))
 		}
-		pairs := make([]float64, opts.runs)
-		for run := range opts.runs {
-			pairs[run] = runs[1][run].Seconds / runs[0][run].Seconds
+		for p, phase := range []string{"warm", "rescan"} {
+			pairs := make([]float64, opts.runs)
+			for run := range opts.runs {
+				pairs[run] = runs[p+1][run].Seconds / runs[0][run].Seconds
+			}
+			slices.Sort(pairs)
+			fmt.Fprintf(out, "%-26s %s/cold of each run pair: %s\n", "", phase, percents(pairs))
 		}
-		slices.Sort(pairs)
-		fmt.Fprintf(out, "%-26s warm/cold of each run pair: %s\n", "", percents(pairs))
-		if phases[0].New != set.files+set.dirs || phases[1].Unchanged != set.files+set.dirs || phases[1].BytesHashed != 0 || phases[0].Errors+phases[1].Errors != 0 {
-			return fmt.Errorf("%s: scans did not see the data set as expected: cold %+v warm %+v", set.name, phases[0], phases[1])
+		for _, r := range runs[1] {
+			for _, w := range append([]phaseReport{r}, r.Rescans...) {
+				if w.Unchanged != set.files+set.dirs || w.BytesHashed != 0 || w.Errors != 0 {
+					return fmt.Errorf("%s: a warm rescan did not find the data set unchanged: %+v", set.name, w)
+				}
+			}
+		}
+		if phases[0].New != set.files+set.dirs || phases[0].Errors != 0 {
+			return fmt.Errorf("%s: the cold scan did not see the data set as expected: %+v", set.name, phases[0])
 		}
 		results[set.name] = phases
 	}
@@ -225,15 +306,18 @@ func runBenchScan(ctx context.Context, opts benchScanOptions, out io.Writer) err
 
 	bigCold := results[big.name][0]
 	coldGBps := float64(big.bytes) / 1e9 / bigCold.Seconds
-	fmt.Fprintf(out, "time = scan time inside the child; CPU = user+system time of the whole child process.\n")
+	fmt.Fprintf(out, "time = scan time inside the child; CPU = user+system time of the whole child process; scan CPU = the child's during the scan (median).\n")
+	fmt.Fprintf(out, "warm = the first rescan in a new process; rescan = the median of %d more in that process (CPU and RSS: of the whole warm child).\n", benchRescans)
 	fmt.Fprintf(out, "cold scan of %s used %.2f CPU-s: %.2f GB per CPU-second (over %.0f%% of a core on average during the scan).\n\n",
 		big.name, bigCold.CPUSeconds, float64(big.bytes)/1e9/bigCold.CPUSeconds, 100*bigCold.CPUSeconds/bigCold.Seconds)
 	sm := results[small.name]
-	ratio := sm[1].Seconds / sm[0].Seconds
+	ratio, again := sm[1].Seconds/sm[0].Seconds, sm[2].Seconds/sm[0].Seconds
 	verdict(out, coldGBps >= targetColdGBps, "cold scan of %s: %.2f GB/s (target >= %.0f GB/s on 2 cores; this run: GOMAXPROCS=%d)",
 		big.name, coldGBps, targetColdGBps, runtime.GOMAXPROCS(0))
-	verdict(out, ratio < targetWarmColdRatio, "warm rescan of %s: %.1f%% of the cold scan time (target < %.0f%%)",
+	verdict(out, ratio < targetWarmColdRatio, "warm rescan of %s: %.1f%% of the cold scan time (target < %.0f%%), in a new process (a daemon's start-up scan)",
 		small.name, 100*ratio, 100*targetWarmColdRatio)
+	verdict(out, again < targetWarmColdRatio, "warm rescan of %s: %.1f%% of the cold scan time (target < %.0f%%), in a process that scanned before (a daemon's periodic rescan)",
+		small.name, 100*again, 100*targetWarmColdRatio)
 	verdict(out, chunkRatio >= targetChunkVsBLAKE3, "chunk+hash vs BLAKE3 alone, one core: %.1f%% (target >= %.0f%%)",
 		100*chunkRatio, 100*targetChunkVsBLAKE3)
 	return nil
@@ -255,9 +339,13 @@ func medianPhase(runs []phaseReport) phaseReport {
 	slices.SortFunc(sorted, func(a, b phaseReport) int { return cmp.Compare(a.Seconds, b.Seconds) })
 	m := sorted[len(sorted)/2]
 	m.minSeconds, m.maxSeconds = sorted[0].Seconds, sorted[len(sorted)-1].Seconds
-	for _, r := range runs {
+	cpus := make([]float64, len(runs))
+	for i, r := range runs {
 		m.MaxRSS = max(m.MaxRSS, r.MaxRSS)
+		cpus[i] = r.ScanCPUSeconds
 	}
+	slices.Sort(cpus)
+	m.scanCPU = cpus[len(cpus)/2]
 	return m
 }
 
@@ -272,7 +360,7 @@ func verdict(out io.Writer, pass bool, format string, args ...any) {
 // runPhase runs one scan in a child process and returns its report with
 // the child's peak RSS.
 func runPhase(ctx context.Context, self string, opts phaseOptions) (phaseReport, error) {
-	args := []string{"bench", "scan-phase", "--root", opts.root, "--home", opts.home}
+	args := []string{"bench", "scan-phase", "--root", opts.root, "--home", opts.home, "--rescans", fmt.Sprint(opts.rescans)}
 	if opts.workers > 0 {
 		args = append(args, "--workers", fmt.Sprint(opts.workers))
 	}
