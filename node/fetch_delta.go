@@ -195,11 +195,7 @@ func (r *run) readOld(old store.FileInfo, from, to int64) ([]byte, bool) {
 // (from every peer) by Fetch. A peer whose pieces do not assemble into their
 // chunk is logged and counted like one sending a bad chunk.
 func (f *Folder) FetchDelta(ctx context.Context, wants []chunks.DeltaWant, deliver func(cid.Cid, []byte) error) ([]cid.Cid, error) {
-	inner := deliver
-	deliver = func(c cid.Cid, data []byte) error {
-		f.fetched.Add(int64(len(data)))
-		return inner(c, data)
-	}
+	deliver = f.countFetched(deliver)
 	var remote []chunks.DeltaWant
 	for _, w := range wants {
 		if data, ok := f.n.chunkElsewhere(f, w.CID); ok {

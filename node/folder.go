@@ -888,14 +888,19 @@ func (f *Folder) countCandidatesLocked() int {
 	return n
 }
 
+// countFetched wraps deliver so every chunk delivered counts in the
+// folder's fetched bytes (status and metrics).
+func (f *Folder) countFetched(deliver func(cid.Cid, []byte) error) func(cid.Cid, []byte) error {
+	return func(c cid.Cid, data []byte) error {
+		f.fetched.Add(int64(len(data)))
+		return deliver(c, data)
+	}
+}
+
 // Fetch gets chunks (ChunkFetcher): first from the files of this device's
 // other folders, then from every peer sharing this folder.
 func (f *Folder) Fetch(ctx context.Context, want []cid.Cid, deliver func(cid.Cid, []byte) error) error {
-	inner := deliver
-	deliver = func(c cid.Cid, data []byte) error {
-		f.fetched.Add(int64(len(data)))
-		return inner(c, data)
-	}
+	deliver = f.countFetched(deliver)
 	var remote []cid.Cid
 	for _, c := range want {
 		if data, ok := f.n.chunkElsewhere(f, c); ok {
